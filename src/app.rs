@@ -1,0 +1,97 @@
+//! The running server: shared state, the router of every surface, and start-up.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{middleware, Router};
+use tokio::{net::TcpListener, sync::Notify};
+use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
+
+use crate::{
+    config::Config,
+    crypto::ServerKeys,
+    delivery::{self, Providers},
+    error::Error,
+    key_cache::KeyCache,
+    ops::{self, metrics::Metrics},
+    storage::Store,
+    throttle::Throttle,
+    tyntec,
+};
+
+/// Everything a request handler or background task needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: ServerKeys,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the outbox worker when a message was enqueued on this node.
+    pub outbox_wake: Arc<Notify>,
+    pub throttle: Arc<Throttle>,
+    pub api_keys: Arc<KeyCache>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
+        AppState {
+            config: Arc::new(config),
+            store,
+            keys,
+            metrics: Arc::new(Metrics::default()),
+            outbox_wake: Arc::new(Notify::new()),
+            throttle: Arc::default(),
+            api_keys: Arc::default(),
+        }
+    }
+
+    /// Counts a hit in a fixed window of `period_secs` (see `throttle`); `RateLimited` once
+    /// `limit` hits were counted. A limit of 0 turns the throttle off.
+    pub async fn throttle(&self, bucket: &str, limit: u32, period_secs: u64) -> Result<(), Error> {
+        self.throttle
+            .hit(&self.store, bucket, limit, period_secs)
+            .await
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/2fa/v1", tyntec::router())
+        .merge(ops::router())
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            ops::metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(tyntec::error::panic_response))
+        .with_state(state)
+}
+
+/// Binds the listener and returns its address and the server future (which also runs the
+/// outbox worker until the server stops).
+pub async fn bind(
+    state: AppState,
+    providers: Providers,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(
+    SocketAddr,
+    impl std::future::Future<Output = anyhow::Result<()>>,
+)> {
+    let listener = TcpListener::bind(state.config.listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(state.clone());
+    let worker = delivery::worker::Worker::new(state, providers);
+    let server = async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(worker.run(stop_rx));
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
+        let _ = stop_tx.send(true);
+        let _ = worker.await;
+        served.map_err(anyhow::Error::from)
+    };
+    Ok((addr, server))
+}

@@ -1,0 +1,957 @@
+//! Load generation shared by the `keyhaven bench` flows: per-step latency recording, the
+//! virtual-user driver, the result report, and the embedded message receiver that stands in for
+//! an SMS/email provider.
+
+pub mod tyntec;
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    fmt,
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use axum::{body::Bytes, extract::State, http::StatusCode, Router};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use tokio::{
+    net::{TcpListener, ToSocketAddrs},
+    sync::oneshot,
+    task::JoinHandle,
+};
+
+/// Error kind recorded for an HTTP 429 answer; counted separately so the report can tell the
+/// operator that the server's rate limit, not its speed, bounded the run.
+pub const RATE_LIMITED: &str = "http 429";
+
+/// Highest latency the histograms track exactly; slower samples are clamped to it.
+const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
+
+/// Latency samples and failures of one step of a flow.
+#[derive(Debug, Clone)]
+pub struct StepRecorder {
+    histogram: Histogram<u64>,
+    errors: u64,
+    error_kinds: BTreeMap<String, u64>,
+}
+
+impl StepRecorder {
+    pub fn new() -> anyhow::Result<Self> {
+        let histogram = Histogram::new_with_bounds(1, MAX_TRACKED_MICROS, 3)
+            .context("creating latency histogram")?;
+        Ok(Self {
+            histogram,
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+        })
+    }
+
+    /// Records one successful sample, with microsecond precision.
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.histogram.saturating_record(micros);
+    }
+
+    /// Records one failure; `kind` is a short, low-cardinality label such as `http 500` or
+    /// `timeout`.
+    pub fn error(&mut self, kind: &str) {
+        self.errors += 1;
+        *self.error_kinds.entry(kind.to_owned()).or_insert(0) += 1;
+    }
+
+    /// Successful samples.
+    pub fn count(&self) -> u64 {
+        self.histogram.len()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    pub fn errors_of_kind(&self, kind: &str) -> u64 {
+        self.error_kinds.get(kind).copied().unwrap_or(0)
+    }
+
+    /// Latency at `quantile` (0.0..=1.0) of the successful samples, `None` without samples.
+    pub fn quantile(&self, quantile: f64) -> Option<Duration> {
+        (self.count() > 0)
+            .then(|| Duration::from_micros(self.histogram.value_at_quantile(quantile)))
+    }
+
+    pub fn max(&self) -> Option<Duration> {
+        (self.count() > 0).then(|| Duration::from_micros(self.histogram.max()))
+    }
+
+    pub fn mean(&self) -> Option<Duration> {
+        (self.count() > 0).then(|| Duration::from_secs_f64(self.histogram.mean() / 1e6))
+    }
+
+    pub fn merge(&mut self, other: &StepRecorder) -> anyhow::Result<()> {
+        self.histogram
+            .add(&other.histogram)
+            .context("merging latency histograms")?;
+        self.errors += other.errors;
+        for (kind, n) in &other.error_kinds {
+            *self.error_kinds.entry(kind.clone()).or_insert(0) += n;
+        }
+        Ok(())
+    }
+}
+
+/// Per-step recorders of a flow, kept in the order the steps were first named.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    steps: Vec<(String, StepRecorder)>,
+}
+
+impl Recorder {
+    /// A recorder that already lists `steps`, so steps without samples still show in a report.
+    pub fn new(steps: &[&str]) -> anyhow::Result<Self> {
+        let mut recorder = Self { steps: Vec::new() };
+        for step in steps {
+            recorder.step_mut(step)?;
+        }
+        Ok(recorder)
+    }
+
+    pub fn step(&self, name: &str) -> Option<&StepRecorder> {
+        self.steps.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+
+    pub fn step_mut(&mut self, name: &str) -> anyhow::Result<&mut StepRecorder> {
+        let index = match self.steps.iter().position(|(n, _)| n == name) {
+            Some(index) => index,
+            None => {
+                self.steps.push((name.to_owned(), StepRecorder::new()?));
+                self.steps.len() - 1
+            }
+        };
+        Ok(&mut self.steps[index].1)
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = (&str, &StepRecorder)> {
+        self.steps.iter().map(|(n, s)| (n.as_str(), s))
+    }
+
+    pub fn record(&mut self, step: &str, latency: Duration) -> anyhow::Result<()> {
+        self.step_mut(step)?.record(latency);
+        Ok(())
+    }
+
+    pub fn error(&mut self, step: &str, kind: &str) -> anyhow::Result<()> {
+        self.step_mut(step)?.error(kind);
+        Ok(())
+    }
+
+    /// Failures of `kind` summed over all steps.
+    pub fn errors_of_kind(&self, kind: &str) -> u64 {
+        self.steps.iter().map(|(_, s)| s.errors_of_kind(kind)).sum()
+    }
+
+    pub fn merge(&mut self, other: &Recorder) -> anyhow::Result<()> {
+        for (name, step) in &other.steps {
+            self.step_mut(name)?.merge(step)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, iteration: &Iteration) -> anyhow::Result<()> {
+        for (step, outcome) in &iteration.samples {
+            match outcome {
+                Ok(latency) => self.record(step, *latency)?,
+                Err(kind) => self.error(step, kind)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What one pass of a virtual user through its flow produced.
+#[derive(Debug, Clone, Default)]
+pub struct Iteration {
+    samples: Vec<(&'static str, Result<Duration, String>)>,
+    completed: bool,
+}
+
+impl Iteration {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn ok(&mut self, step: &'static str, latency: Duration) {
+        self.samples.push((step, Ok(latency)));
+    }
+
+    pub fn fail(&mut self, step: &'static str, kind: impl Into<String>) {
+        self.samples.push((step, Err(kind.into())));
+    }
+
+    /// Marks the pass as a completed round trip (it counts towards throughput).
+    pub fn complete(&mut self) {
+        self.completed = true;
+    }
+
+    pub fn is_completed(&self) -> bool {
+        self.completed
+    }
+}
+
+/// How many virtual users run for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadPlan {
+    pub concurrency: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Time an iteration still in flight at the end of `duration` may take to finish before it
+    /// is dropped unrecorded; keeps the run bounded whatever the server does.
+    pub grace: Duration,
+}
+
+impl LoadPlan {
+    pub fn new(concurrency: usize, warmup: Duration, duration: Duration) -> Self {
+        Self {
+            concurrency,
+            warmup,
+            duration,
+            grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Samples and counts of one driven run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// Samples of iterations started after the warm-up.
+    pub measured: Recorder,
+    /// Samples of warm-up iterations: not reported, but their 429s still tell about limits.
+    pub warmup: Recorder,
+    /// Completed round trips started after the warm-up.
+    pub completed: u64,
+    /// From the end of the warm-up to the end of the last measured iteration (at least the
+    /// planned duration).
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    pub fn throughput(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.completed as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs `plan.concurrency` virtual users, each calling `user(index)` in a loop until the warm-up
+/// and the measured duration have passed. Iterations that start during the warm-up are recorded
+/// apart; no iteration starts after the deadline, and one still running `plan.grace` after it is
+/// dropped, so the run always ends.
+pub async fn drive<F, Fut>(plan: &LoadPlan, steps: &[&str], user: F) -> anyhow::Result<RunOutcome>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Iteration> + Send + 'static,
+{
+    anyhow::ensure!(plan.concurrency > 0, "concurrency must be at least 1");
+    let user = Arc::new(user);
+    let start = tokio::time::Instant::now();
+    let measure_start = start + plan.warmup;
+    let deadline = measure_start + plan.duration;
+    let hard_stop = deadline + plan.grace;
+
+    let mut tasks = AbortOnDrop(Vec::with_capacity(plan.concurrency));
+    for index in 0..plan.concurrency {
+        let user = Arc::clone(&user);
+        let mut measured = Recorder::new(steps)?;
+        let mut warmup = Recorder::new(steps)?;
+        tasks.0.push(tokio::spawn(async move {
+            let mut completed = 0u64;
+            let mut last_end = None;
+            loop {
+                let started = tokio::time::Instant::now();
+                if started >= deadline {
+                    break;
+                }
+                let Ok(iteration) = tokio::time::timeout_at(hard_stop, user(index)).await else {
+                    break;
+                };
+                if started >= measure_start {
+                    measured.apply(&iteration)?;
+                    completed += u64::from(iteration.completed);
+                    last_end = Some(tokio::time::Instant::now());
+                } else {
+                    warmup.apply(&iteration)?;
+                }
+            }
+            anyhow::Ok((measured, warmup, completed, last_end))
+        }));
+    }
+
+    let mut outcome = RunOutcome {
+        measured: Recorder::new(steps)?,
+        warmup: Recorder::new(steps)?,
+        completed: 0,
+        elapsed: plan.duration,
+    };
+    let mut last_end = deadline;
+    for joined in futures::future::join_all(tasks.0.iter_mut()).await {
+        let (measured, warmup, completed, end) = joined.context("virtual user task failed")??;
+        outcome.measured.merge(&measured)?;
+        outcome.warmup.merge(&warmup)?;
+        outcome.completed += completed;
+        if let Some(end) = end {
+            last_end = last_end.max(end);
+        }
+    }
+    outcome.elapsed = last_end.saturating_duration_since(measure_start);
+    Ok(outcome)
+}
+
+/// Three decimals: microseconds for milliseconds, and no float noise in the JSON report.
+fn round3(v: f64) -> f64 {
+    (v * 1e3).round() / 1e3
+}
+
+/// Stops the virtual users when the driver is dropped early (an interrupted run), so none keeps
+/// sending on its own.
+struct AbortOnDrop<T>(Vec<JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Latency summary of one step, in milliseconds; `None` (JSON `null`) without samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    /// Successful samples.
+    pub count: u64,
+    pub errors: u64,
+    /// Failures by kind (`http 500`, `timeout`, ...).
+    pub error_kinds: BTreeMap<String, u64>,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub max_ms: Option<f64>,
+    pub mean_ms: Option<f64>,
+}
+
+impl StepReport {
+    pub fn from_recorder(name: &str, step: &StepRecorder) -> Self {
+        let ms = |d: Option<Duration>| d.map(|d| round3(d.as_secs_f64() * 1e3));
+        Self {
+            name: name.to_owned(),
+            count: step.count(),
+            errors: step.errors(),
+            error_kinds: step.error_kinds.clone(),
+            p50_ms: ms(step.quantile(0.50)),
+            p90_ms: ms(step.quantile(0.90)),
+            p99_ms: ms(step.quantile(0.99)),
+            max_ms: ms(step.max()),
+            mean_ms: ms(step.mean()),
+        }
+    }
+}
+
+/// Result of one benchmark run: `Display` prints a table for people, `Serialize` feeds `--json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Which flow ran (`tyntec`).
+    pub flow: String,
+    /// Base URL of the server under test.
+    pub target: String,
+    pub concurrency: usize,
+    pub warmup_secs: f64,
+    /// Measured time: from the end of the warm-up to the end of the last measured iteration.
+    pub duration_secs: f64,
+    /// Completed round trips in the measured time.
+    pub round_trips: u64,
+    /// Completed round trips per second.
+    pub throughput_per_sec: f64,
+    /// HTTP 429 answers over the whole run, warm-up and setup included.
+    pub rate_limited: u64,
+    pub steps: Vec<StepReport>,
+    /// Hints for the operator (rate limiting, missing messages, cleanup failures).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// A report of `outcome`; 429s counted outside the driver (setup, teardown) go in
+    /// `extra_rate_limited`.
+    pub fn from_outcome(
+        flow: &str,
+        target: &str,
+        plan: &LoadPlan,
+        outcome: &RunOutcome,
+        extra_rate_limited: u64,
+    ) -> Self {
+        let rate_limited = outcome.measured.errors_of_kind(RATE_LIMITED)
+            + outcome.warmup.errors_of_kind(RATE_LIMITED)
+            + extra_rate_limited;
+        let mut notes = Vec::new();
+        if rate_limited > 0 {
+            notes.push(format!(
+                "{rate_limited} requests were answered 429 Too Many Requests: the server's rate \
+                 limit bounded this run; raise KEYHAVEN_RATE_LIMIT_CALLS on the server under test"
+            ));
+        }
+        Self {
+            flow: flow.to_owned(),
+            target: target.to_owned(),
+            concurrency: plan.concurrency,
+            warmup_secs: round3(plan.warmup.as_secs_f64()),
+            duration_secs: round3(outcome.elapsed.as_secs_f64()),
+            round_trips: outcome.completed,
+            throughput_per_sec: round3(outcome.throughput()),
+            rate_limited,
+            steps: outcome
+                .measured
+                .steps()
+                .map(|(name, step)| StepReport::from_recorder(name, step))
+                .collect(),
+            notes,
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "bench {} against {}: {} users, {:.1} s measured after {:.1} s warm-up",
+            self.flow, self.target, self.concurrency, self.duration_secs, self.warmup_secs
+        )?;
+        writeln!(
+            f,
+            "round trips: {} completed, {:.1}/s",
+            self.round_trips, self.throughput_per_sec
+        )?;
+        writeln!(f)?;
+        let width = self
+            .steps
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max("step".len());
+        writeln!(
+            f,
+            "{:<width$} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            "step", "count", "errors", "p50 ms", "p90 ms", "p99 ms", "max ms"
+        )?;
+        let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+        for s in &self.steps {
+            writeln!(
+                f,
+                "{:<width$} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9}",
+                s.name,
+                s.count,
+                s.errors,
+                ms(s.p50_ms),
+                ms(s.p90_ms),
+                ms(s.p99_ms),
+                ms(s.max_ms)
+            )?;
+        }
+        let failing: Vec<_> = self.steps.iter().filter(|s| s.errors > 0).collect();
+        if !failing.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "errors:")?;
+            for s in failing {
+                let kinds: Vec<String> = s
+                    .error_kinds
+                    .iter()
+                    .map(|(kind, n)| format!("{kind} x{n}"))
+                    .collect();
+                writeln!(f, "  {:<width$} {}", s.name, kinds.join(", "))?;
+            }
+        }
+        if !self.notes.is_empty() {
+            writeln!(f)?;
+            for note in &self.notes {
+                writeln!(f, "note: {note}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One message the receiver took, as the server's webhook provider posts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    pub channel: Option<String>,
+    pub to: String,
+    pub text: String,
+    pub subject: Option<String>,
+    /// When the receiver got it: lets a flow measure delivery even if it starts waiting late.
+    pub arrived: Instant,
+}
+
+#[derive(Deserialize)]
+struct WebhookBody {
+    #[serde(default)]
+    channel: Option<String>,
+    to: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+/// Arrivals nobody waits for are kept this long (at most `EARLY_CAP` of them before pruning), so
+/// messages that come after their waiter timed out do not pile up.
+const EARLY_TTL: Duration = Duration::from_secs(60);
+const EARLY_CAP: usize = 10_000;
+
+#[derive(Default)]
+struct Inbox {
+    waiters: HashMap<String, oneshot::Sender<ReceivedMessage>>,
+    early: HashMap<String, VecDeque<ReceivedMessage>>,
+    early_len: usize,
+    received: u64,
+}
+
+impl Inbox {
+    fn deliver(&mut self, message: ReceivedMessage) {
+        self.received += 1;
+        let message = match self.waiters.remove(&message.to) {
+            Some(waiter) => match waiter.send(message) {
+                Ok(()) => return,
+                // The waiter went away without taking it; keep it for the next one.
+                Err(message) => message,
+            },
+            None => message,
+        };
+        if self.early_len >= EARLY_CAP {
+            self.prune_early();
+        }
+        self.early_len += 1;
+        self.early
+            .entry(message.to.clone())
+            .or_default()
+            .push_back(message);
+    }
+
+    fn take_early(&mut self, to: &str) -> Option<ReceivedMessage> {
+        let queue = self.early.get_mut(to)?;
+        let message = queue.pop_front();
+        if queue.is_empty() {
+            self.early.remove(to);
+        }
+        if message.is_some() {
+            self.early_len -= 1;
+        }
+        message
+    }
+
+    fn prune_early(&mut self) {
+        let now = Instant::now();
+        self.early.retain(|_, queue| {
+            queue.retain(|m| now.saturating_duration_since(m.arrived) < EARLY_TTL);
+            !queue.is_empty()
+        });
+        self.early_len = self.early.values().map(VecDeque::len).sum();
+    }
+}
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Inbox>>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inbox> {
+        // A panic while holding the lock cannot leave the maps inconsistent enough to matter
+        // for a benchmark, so a poisoned lock is used as is.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn receive(State(shared): State<Shared>, body: Bytes) -> StatusCode {
+    let arrived = Instant::now();
+    let Ok(body) = serde_json::from_slice::<WebhookBody>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    shared.lock().deliver(ReceivedMessage {
+        channel: body.channel,
+        to: body.to,
+        text: body.text,
+        subject: body.subject,
+        arrived,
+    });
+    StatusCode::OK
+}
+
+/// An HTTP endpoint that takes the server's webhook deliveries (`POST` of JSON with at least
+/// `to` and `text`, on any path) and hands each to whoever waits for its recipient. Shuts down on
+/// drop or on [`Receiver::shutdown`].
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Binds the receiver on `addr` (port 0 picks a free port; see [`Receiver::addr`]).
+pub async fn start_receiver(addr: impl ToSocketAddrs) -> anyhow::Result<Receiver> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .context("binding the message receiver")?;
+    let addr = listener.local_addr()?;
+    let shared = Shared::default();
+    let router = Router::new().fallback(receive).with_state(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "message receiver stopped");
+        }
+    });
+    Ok(Receiver {
+        addr,
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+impl Receiver {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Messages taken so far, including ones nobody waited for.
+    pub fn received(&self) -> u64 {
+        self.shared.lock().received
+    }
+
+    /// Text of the next message to `to`, whether it arrived before this call or within
+    /// `timeout`.
+    pub async fn wait_for(&self, to: &str, timeout: Duration) -> anyhow::Result<String> {
+        Ok(self.wait_for_message(to, timeout).await?.text)
+    }
+
+    /// Like [`Receiver::wait_for`], with the whole message and its arrival time.
+    pub async fn wait_for_message(
+        &self,
+        to: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<ReceivedMessage> {
+        let mut rx = {
+            let mut inbox = self.shared.lock();
+            if let Some(message) = inbox.take_early(to) {
+                return Ok(message);
+            }
+            anyhow::ensure!(
+                inbox.waiters.get(to).is_none_or(|w| w.is_closed()),
+                "someone already waits for a message to {to}"
+            );
+            let (tx, rx) = oneshot::channel();
+            inbox.waiters.insert(to.to_owned(), tx);
+            rx
+        };
+        match tokio::time::timeout(timeout, &mut rx).await {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(_)) => anyhow::bail!("message receiver stopped"),
+            Err(_) => {
+                // The message may have come between the timeout and taking the lock.
+                self.shared.lock().waiters.remove(to);
+                match rx.try_recv() {
+                    Ok(message) => Ok(message),
+                    Err(_) => anyhow::bail!("no message to {to} within {timeout:?}"),
+                }
+            }
+        }
+    }
+
+    /// Stops accepting messages and waits (briefly) for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            // Open keep-alive connections can hold graceful shutdown; do not wait on them long.
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn recorder_percentiles() {
+        let mut step = StepRecorder::new().unwrap();
+        for v in 1..=1000 {
+            step.record(ms(v));
+        }
+        step.error("timeout");
+        step.error("timeout");
+        step.error(RATE_LIMITED);
+        let close = |d: Option<Duration>, want_ms: f64| {
+            let got = d.unwrap().as_secs_f64() * 1e3;
+            assert!(
+                (got - want_ms).abs() <= want_ms * 0.002,
+                "{got} vs {want_ms}"
+            );
+        };
+        assert_eq!(step.count(), 1000);
+        assert_eq!(step.errors(), 3);
+        assert_eq!(step.errors_of_kind("timeout"), 2);
+        assert_eq!(step.errors_of_kind(RATE_LIMITED), 1);
+        close(step.quantile(0.5), 500.0);
+        close(step.quantile(0.9), 900.0);
+        close(step.quantile(0.99), 990.0);
+        close(step.max(), 1000.0);
+        close(step.mean(), 500.5);
+    }
+
+    #[test]
+    fn recorder_keeps_microseconds_and_clamps() {
+        let mut step = StepRecorder::new().unwrap();
+        step.record(Duration::from_micros(250));
+        assert_eq!(step.quantile(0.5), Some(Duration::from_micros(250)));
+        step.record(Duration::from_secs(100_000));
+        assert!(step.max().unwrap() >= Duration::from_secs(3600));
+        assert_eq!(step.count(), 2);
+    }
+
+    #[test]
+    fn empty_step_reports_nothing() {
+        let step = StepRecorder::new().unwrap();
+        assert_eq!(step.quantile(0.5), None);
+        assert_eq!(step.max(), None);
+        let report = StepReport::from_recorder("x", &step);
+        assert_eq!(report.p99_ms, None);
+        assert_eq!(report.count, 0);
+    }
+
+    #[test]
+    fn recorder_merges_and_keeps_order() {
+        let mut a = Recorder::new(&["send", "check"]).unwrap();
+        let mut b = Recorder::new(&["check"]).unwrap();
+        a.record("send", ms(10)).unwrap();
+        b.record("check", ms(20)).unwrap();
+        b.error("extra", "timeout").unwrap();
+        b.error("check", RATE_LIMITED).unwrap();
+        a.merge(&b).unwrap();
+        let names: Vec<_> = a.steps().map(|(n, _)| n).collect();
+        assert_eq!(names, ["send", "check", "extra"]);
+        assert_eq!(a.step("check").unwrap().count(), 1);
+        assert_eq!(a.step("extra").unwrap().errors(), 1);
+        assert_eq!(a.errors_of_kind(RATE_LIMITED), 1);
+    }
+
+    #[tokio::test]
+    async fn driver_discards_warmup_and_stops() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let calls = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&calls);
+        let plan = LoadPlan::new(3, ms(100), ms(300));
+        let started = Instant::now();
+        let outcome = drive(&plan, &["work"], move |_| {
+            let counted = Arc::clone(&counted);
+            async move {
+                tokio::time::sleep(ms(10)).await;
+                let n = counted.fetch_add(1, Ordering::Relaxed);
+                let mut it = Iteration::new();
+                it.ok("work", ms(10));
+                if n % 2 == 0 {
+                    it.complete();
+                } else {
+                    it.fail("check", RATE_LIMITED);
+                }
+                it
+            }
+        })
+        .await
+        .unwrap();
+        let total = calls.load(Ordering::Relaxed);
+        let measured = outcome.measured.step("work").unwrap().count();
+        let warmup = outcome.warmup.step("work").unwrap().count();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(warmup > 0 && measured > 0);
+        assert_eq!(measured + warmup, total);
+        assert!(outcome.completed > 0 && outcome.completed <= measured);
+        assert!(outcome.elapsed >= ms(300) && outcome.elapsed < ms(600));
+        assert!(outcome.throughput() > 0.0);
+
+        let report = Report::from_outcome("test", "http://x", &plan, &outcome, 1);
+        assert_eq!(
+            report.rate_limited,
+            outcome.measured.errors_of_kind(RATE_LIMITED)
+                + outcome.warmup.errors_of_kind(RATE_LIMITED)
+                + 1
+        );
+        assert!(report.notes[0].contains("KEYHAVEN_RATE_LIMIT_CALLS"));
+        let table = report.to_string();
+        assert!(table.contains("work") && table.contains("check") && table.contains("p99 ms"));
+        assert!(table.contains("http 429 x"));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["steps"][0]["name"], "work");
+        assert_eq!(json["round_trips"], outcome.completed);
+    }
+
+    #[tokio::test]
+    async fn driver_drops_iterations_past_grace() {
+        let mut plan = LoadPlan::new(2, Duration::ZERO, ms(50));
+        plan.grace = ms(50);
+        let started = Instant::now();
+        let outcome = drive(&plan, &["slow"], |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Iteration::new()
+        })
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(outcome.completed, 0);
+        assert_eq!(outcome.measured.step("slow").unwrap().count(), 0);
+    }
+
+    async fn post(receiver: &Receiver, path: &str, body: serde_json::Value) -> reqwest::StatusCode {
+        reqwest::Client::new()
+            .post(format!("http://{}{path}", receiver.addr()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    #[tokio::test]
+    async fn receiver_keeps_early_arrivals() {
+        let receiver = start_receiver("127.0.0.1:0").await.unwrap();
+        let body = serde_json::json!({
+            "channel": "sms", "to": "+4915112345678", "text": "code 123456",
+            "sender": "Keyhaven", "language": "en"
+        });
+        assert_eq!(post(&receiver, "/", body.clone()).await, 200);
+        let mut second = body.clone();
+        second["text"] = "code 654321".into();
+        assert_eq!(post(&receiver, "/any/path", second).await, 200);
+        assert_eq!(receiver.received(), 2);
+
+        let text = receiver.wait_for("+4915112345678", ms(10)).await.unwrap();
+        assert_eq!(text, "code 123456");
+        let message = receiver
+            .wait_for_message("+4915112345678", ms(10))
+            .await
+            .unwrap();
+        assert_eq!(message.text, "code 654321");
+        assert_eq!(message.channel.as_deref(), Some("sms"));
+        assert!(receiver.wait_for("+4915112345678", ms(20)).await.is_err());
+        receiver.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn receiver_wakes_a_waiter() {
+        let receiver = Arc::new(start_receiver("127.0.0.1:0").await.unwrap());
+        let waiting = {
+            let receiver = Arc::clone(&receiver);
+            tokio::spawn(async move {
+                receiver
+                    .wait_for_message("+4915712345678", Duration::from_secs(5))
+                    .await
+            })
+        };
+        tokio::time::sleep(ms(50)).await;
+        let other = serde_json::json!({"channel": "sms", "to": "+4916012345678", "text": "x"});
+        assert_eq!(post(&receiver, "/", other).await, 200);
+        let mine = serde_json::json!({"channel": "sms", "to": "+4915712345678", "text": "code 1"});
+        assert_eq!(post(&receiver, "/hook", mine).await, 200);
+        let message = waiting.await.unwrap().unwrap();
+        assert_eq!(message.text, "code 1");
+        assert!(message.arrived.elapsed() < Duration::from_secs(5));
+        // The message to the other number stayed for whoever asks later.
+        assert_eq!(
+            receiver.wait_for("+4916012345678", ms(10)).await.unwrap(),
+            "x"
+        );
+    }
+
+    #[tokio::test]
+    async fn receiver_rejects_bad_bodies_and_stops() {
+        let receiver = start_receiver("127.0.0.1:0").await.unwrap();
+        let addr = receiver.addr();
+        assert_eq!(
+            post(&receiver, "/", serde_json::json!({"text": "no recipient"})).await,
+            400
+        );
+        assert_eq!(receiver.received(), 0);
+        receiver.shutdown().await;
+        let after = reqwest::Client::new()
+            .post(format!("http://{addr}/"))
+            .json(&serde_json::json!({"to": "+1", "text": "x"}))
+            .send()
+            .await;
+        assert!(after.is_err());
+    }
+
+    #[tokio::test]
+    async fn receiver_stops_on_drop() {
+        let receiver = start_receiver("127.0.0.1:0").await.unwrap();
+        let addr = receiver.addr();
+        drop(receiver);
+        tokio::time::sleep(ms(50)).await;
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+
+    #[test]
+    fn inbox_prunes_stale_arrivals() {
+        let mut inbox = Inbox::default();
+        let old = Instant::now().checked_sub(EARLY_TTL * 2).unwrap();
+        for i in 0..EARLY_CAP {
+            inbox.deliver(ReceivedMessage {
+                channel: None,
+                to: format!("+{i}"),
+                text: String::new(),
+                subject: None,
+                arrived: old,
+            });
+        }
+        assert_eq!(inbox.early_len, EARLY_CAP);
+        inbox.deliver(ReceivedMessage {
+            channel: None,
+            to: "+new".into(),
+            text: "fresh".into(),
+            subject: None,
+            arrived: Instant::now(),
+        });
+        assert_eq!(inbox.early_len, 1);
+        assert_eq!(inbox.take_early("+new").unwrap().text, "fresh");
+        assert_eq!(inbox.early_len, 0);
+        assert!(inbox.early.is_empty());
+    }
+}

@@ -1,0 +1,255 @@
+//! The `keyhaven` command line: serve, migrate, and administration that prints JSON.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::{
+    app::{self, AppState},
+    config::{Config, LogFormat},
+    crypto::{self, ServerKeys},
+    delivery::Providers,
+    domain::now_ms,
+    storage::{Backend, Store},
+    tyntec::accounts,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "keyhaven",
+    version,
+    about = "Self-hosted passkeys, magic links and one-time codes"
+)]
+struct Cli {
+    /// TOML configuration file; `KEYHAVEN_*` environment variables override it.
+    #[arg(long, global = true, env = "KEYHAVEN_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format (overrides `log_format` / `KEYHAVEN_LOG_FORMAT`).
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every API on one listener.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// tyntec 2FA accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// API keys of tyntec accounts.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Load generators against a running server.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with its default application; prints `{"accountId","apiKey"}`.
+    Create {
+        #[arg(long)]
+        name: String,
+    },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create another API key for an account; prints `{"keyId","apiKey"}`.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List an account's keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a key by its id.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// send → capture → check round trips against the tyntec API.
+    Tyntec(crate::bench::tyntec::TyntecBenchArgs),
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(BenchCommand::Tyntec(args)) = cli.command {
+        init_logging(LogFormat::Human, "warn");
+        let json = args.json;
+        let report = crate::bench::tyntec::run(args).await?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!("{report}");
+        }
+        return Ok(());
+    }
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(format) = cli.log_format {
+        config.log_format = format;
+    }
+    match cli.command {
+        Command::Serve => {
+            init_logging(config.log_format, "info");
+            serve(config).await
+        }
+        command => {
+            init_logging(config.log_format, "warn");
+            let store = Store::open(&config.database_url(), 2).await?;
+            admin(&store, command).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    for var in Config::unknown_env_vars() {
+        tracing::warn!(variable = %var, "unknown configuration variable ignored");
+    }
+    let keys = server_keys(&config)?;
+    let store = Store::open(&config.database_url(), config.database_max_connections).await?;
+    if store.backend() == Backend::Postgres && config.secret.is_none() {
+        tracing::warn!(
+            "KEYHAVEN_SECRET is not set: this node uses its own secret file, so other nodes \
+             cannot check codes it issued"
+        );
+    }
+    let providers = Providers::from_config(&config)?;
+    if providers.uses_log() {
+        tracing::warn!(
+            file = %config.data_dir.join("outbox.log").display(),
+            "messages go to the development outbox log, not to people: not for production"
+        );
+    }
+    let state = AppState::new(config, store.clone(), keys);
+    let (addr, server) = app::bind(state, providers, shutdown_signal()).await?;
+    tracing::info!(%addr, database = store.backend().as_str(), "keyhaven listening");
+    server.await?;
+    store.close().await;
+    Ok(())
+}
+
+async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
+    let out = match command {
+        Command::Migrate => json!({"migrated": true, "database": store.backend().as_str()}),
+        Command::Account(AccountCommand::Create { name }) => {
+            let (account, key) = accounts::create(store, &name).await?;
+            json!({"accountId": account.id, "apiKey": key})
+        }
+        Command::Account(AccountCommand::List) => {
+            let accounts = store.list_accounts().await?;
+            json!(accounts
+                .iter()
+                .map(|a| json!({"accountId": a.id, "name": a.name, "created": a.created_at}))
+                .collect::<Vec<_>>())
+        }
+        Command::Key(KeyCommand::Create { account, label }) => {
+            let (id, key) = accounts::create_key(store, &account, &label).await?;
+            json!({"keyId": id, "apiKey": key})
+        }
+        Command::Key(KeyCommand::List { account }) => {
+            let keys = store.list_api_keys(&account).await?;
+            json!(keys
+                .iter()
+                .map(
+                    |k| json!({"keyId": k.id, "label": k.label, "created": k.created_at,
+                                "revoked": k.revoked_at})
+                )
+                .collect::<Vec<_>>())
+        }
+        Command::Key(KeyCommand::Revoke { key_id }) => {
+            store.revoke_api_key(&key_id, now_ms()).await?;
+            json!({"keyId": key_id, "revoked": true})
+        }
+        Command::Serve | Command::Bench(_) => return Ok(()),
+    };
+    println!("{out}");
+    Ok(())
+}
+
+/// The configured server secret, or one generated once into the data folder.
+pub fn server_keys(config: &Config) -> anyhow::Result<ServerKeys> {
+    if let Some(secret) = &config.secret {
+        return Ok(ServerKeys::from_secret(secret.expose()));
+    }
+    let path = config.data_dir.join("secret.key");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir)?;
+            let secret = crypto::random_token();
+            write_private(&path, &secret)?;
+            secret
+        }
+        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+    };
+    Ok(ServerKeys::from_secret(&secret))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,249 @@
+//! Delivery of SMS, voice calls and email: the provider interface, the provider set built from
+//! configuration, and the durable outbox worker that drives them.
+
+mod http_sms;
+mod log;
+mod smtp;
+pub mod worker;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+pub use http_sms::{TwilioProvider, TyntecSmsProvider, WebhookProvider};
+pub use log::LogProvider;
+pub use smtp::SmtpProvider;
+
+/// How a message reaches its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Voice,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+            Channel::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Channel::Sms),
+            "voice" => Some(Channel::Voice),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message, rendered and ready for a provider. `text` may carry a one-time code, so this
+/// type never prints it in `Debug`.
+#[derive(Clone)]
+pub struct Message {
+    pub channel: Channel,
+    /// E.164 number (`+4989...`) for SMS/voice, an email address for email.
+    pub to: String,
+    pub text: String,
+    /// Email subject; unused for SMS and voice.
+    pub subject: Option<String>,
+    /// SMS sender id or voice caller id.
+    pub sender: Option<String>,
+    /// ISO 639-1 language of `text`, when known.
+    pub language: Option<String>,
+    /// What the message is about (an OTP id, a magic-link id): written to the `log` provider's
+    /// file so a developer can match messages to requests.
+    pub reference: String,
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("channel", &self.channel)
+            .field("to", &self.to)
+            .field("reference", &self.reference)
+            .field("text", &"***")
+            .finish()
+    }
+}
+
+/// What a provider reported for an accepted message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// The provider's own message id, when it returns one.
+    pub provider_message_id: Option<String>,
+}
+
+/// Why a provider did not take a message.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// The provider refused this message (a 4xx, an invalid recipient): retrying the same
+    /// channel will not help, but a fallback channel may.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The provider could not be reached or failed (timeout, 5xx, connection refused): worth
+    /// retrying later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A way to send messages of one or more channels.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Short stable name for events and metrics (`log`, `webhook`, `tyntec`, `twilio`, `smtp`).
+    fn name(&self) -> &'static str;
+    async fn send(&self, message: &Message) -> Result<Receipt, DeliveryError>;
+}
+
+/// The provider for each channel, chosen from configuration at start.
+#[derive(Clone)]
+pub struct Providers {
+    pub sms: Arc<dyn Provider>,
+    pub voice: Arc<dyn Provider>,
+    pub email: Arc<dyn Provider>,
+    /// Upper bound for one provider call.
+    pub timeout: Duration,
+}
+
+impl Providers {
+    pub fn for_channel(&self, channel: Channel) -> &Arc<dyn Provider> {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Voice => &self.voice,
+            Channel::Email => &self.email,
+        }
+    }
+}
+
+impl Providers {
+    /// Builds the providers the configuration names; fails on a missing URL or credential.
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Providers> {
+        let timeout = Duration::from_secs(config.delivery_timeout_seconds.max(1));
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .build()?;
+        let outbox_log = Arc::new(LogProvider::new(config.data_dir.join("outbox.log")));
+        let phone = |kind: SmsProviderKind| -> anyhow::Result<Arc<dyn Provider>> {
+            Ok(match kind {
+                SmsProviderKind::Log => outbox_log.clone(),
+                SmsProviderKind::Webhook => Arc::new(WebhookProvider::new(
+                    config
+                        .sms_webhook_url
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("KEYHAVEN_SMS_WEBHOOK_URL is not set"))?,
+                    client.clone(),
+                )),
+                SmsProviderKind::Tyntec => Arc::new(TyntecSmsProvider::new(
+                    config.tyntec_base_url.clone(),
+                    config
+                        .tyntec_api_key
+                        .as_ref()
+                        .ok_or_else(|| anyhow::anyhow!("KEYHAVEN_TYNTEC_API_KEY is not set"))?
+                        .expose()
+                        .to_string(),
+                    client.clone(),
+                )),
+                SmsProviderKind::Twilio => Arc::new(TwilioProvider::new(
+                    config.twilio_base_url.clone(),
+                    config
+                        .twilio_account_sid
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("KEYHAVEN_TWILIO_ACCOUNT_SID is not set"))?,
+                    config
+                        .twilio_auth_token
+                        .as_ref()
+                        .ok_or_else(|| anyhow::anyhow!("KEYHAVEN_TWILIO_AUTH_TOKEN is not set"))?
+                        .expose()
+                        .to_string(),
+                    config
+                        .twilio_from
+                        .clone()
+                        .ok_or_else(|| anyhow::anyhow!("KEYHAVEN_TWILIO_FROM is not set"))?,
+                    client.clone(),
+                )),
+            })
+        };
+        let email: Arc<dyn Provider> = match &config.smtp_url {
+            Some(url) => Arc::new(
+                SmtpProvider::from_url(url.expose(), &config.email_from)
+                    .map_err(|e| anyhow::anyhow!("KEYHAVEN_SMTP_URL: {e}"))?,
+            ),
+            None => outbox_log.clone(),
+        };
+        Ok(Providers {
+            sms: phone(config.sms_provider)?,
+            voice: phone(config.voice_provider())?,
+            email,
+            timeout,
+        })
+    }
+
+    /// True when any channel writes to the development log instead of a real provider.
+    pub fn uses_log(&self) -> bool {
+        [&self.sms, &self.voice, &self.email]
+            .iter()
+            .any(|p| p.name() == "log")
+    }
+}
+
+/// What a queued message carries, sealed in the outbox row.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub text: String,
+    /// Text for the fallback channel (AUTO: the voice wording).
+    pub fallback_text: Option<String>,
+    pub sender: Option<String>,
+    pub caller: Option<String>,
+    pub language: Option<String>,
+    pub subject: Option<String>,
+}
+
+use crate::config::SmsProviderKind;
+use crate::{
+    crypto::ServerKeys,
+    error::Error,
+    storage::{NewDelivery, Statement, Store},
+};
+
+/// A message to put into the outbox.
+#[derive(Clone)]
+pub struct Outgoing<'a> {
+    pub otp_id: Option<&'a str>,
+    pub channel: Channel,
+    /// Channel to hand over to when `channel` fails.
+    pub fallback: Option<Channel>,
+    pub recipient: &'a str,
+    pub envelope: Envelope,
+}
+
+impl Outgoing<'_> {
+    /// The statement that writes this message into the outbox, sealed with the server key.
+    /// The caller runs it in the same unit of work as what the message is about; the worker
+    /// sends it once that commits.
+    pub fn statement(&self, keys: &ServerKeys, now: i64) -> Result<Statement, Error> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let json = serde_json::to_string(&self.envelope).map_err(|e| Error::Internal(e.into()))?;
+        let delivery = NewDelivery {
+            payload: keys.seal(&id, &json)?,
+            id,
+            otp_id: self.otp_id.map(str::to_string),
+            channel: self.channel.as_str().to_string(),
+            fallback_channel: self.fallback.map(|c| c.as_str().to_string()),
+            recipient: self.recipient.to_string(),
+        };
+        Ok(Store::insert_delivery(&delivery, now))
+    }
+}

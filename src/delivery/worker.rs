@@ -1,0 +1,250 @@
+//! The outbox worker: claims due messages, sends them with a timeout, falls back or retries,
+//! and records every attempt. Several nodes may run it against one PostgreSQL.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
+
+use super::{Channel, DeliveryError, Envelope, Message, Providers};
+use crate::{
+    app::AppState,
+    domain::now_ms,
+    storage::{DeliveryRow, Settlement, Store},
+};
+
+/// How long a claim holds a message before another node may take it over.
+const LEASE_MS: i64 = 60_000;
+/// Messages claimed per round.
+const BATCH: i64 = 64;
+/// Other nodes' messages are found by polling at this interval.
+const POLL: Duration = Duration::from_millis(500);
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+/// Sent and failed messages are kept this long for inspection.
+const KEEP_SETTLED_MS: i64 = 7 * 24 * 3600 * 1000;
+
+pub struct Worker {
+    state: AppState,
+    providers: Arc<Providers>,
+}
+
+impl Worker {
+    pub fn new(state: AppState, providers: Providers) -> Self {
+        Worker {
+            state,
+            providers: Arc::new(providers),
+        }
+    }
+
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        let mut in_flight = JoinSet::new();
+        let (settled_tx, settled_rx) = mpsc::unbounded_channel();
+        let settler = tokio::spawn(settle(self.state.clone(), settled_rx));
+        loop {
+            let claimed = match self
+                .state
+                .store
+                .claim_deliveries(now_ms(), LEASE_MS, BATCH)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox claim failed");
+                    Vec::new()
+                }
+            };
+            let full_batch = claimed.len() as i64 == BATCH;
+            for row in claimed {
+                let state = self.state.clone();
+                let providers = self.providers.clone();
+                let settled = settled_tx.clone();
+                in_flight.spawn(async move {
+                    let outcome = attempt(&state, &providers, row).await;
+                    let _ = settled.send(outcome);
+                });
+            }
+            // Reap finished sends without waiting for the slow ones.
+            while in_flight.try_join_next().is_some() {}
+            if full_batch {
+                continue;
+            }
+            tokio::select! {
+                _ = self.state.outbox_wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = housekeeping.tick() => self.housekeeping().await,
+                _ = stop.changed() => break,
+            }
+        }
+        // Let sends under way finish and be recorded; what is left is claimed again after the
+        // lease.
+        while in_flight.join_next().await.is_some() {}
+        drop(settled_tx);
+        let _ = settler.await;
+    }
+
+    async fn housekeeping(&self) {
+        let now = now_ms();
+        if let Err(e) = self
+            .state
+            .store
+            .prune_deliveries(now - KEEP_SETTLED_MS)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning the outbox failed");
+        }
+        // Longest throttle window is an hour.
+        if let Err(e) = self
+            .state
+            .store
+            .prune_rate_counters(now - 2 * 3600 * 1000)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning throttle counters failed");
+        }
+    }
+}
+
+/// How one attempt ended, to be written.
+struct Settled {
+    delivery_id: String,
+    settlement: Settlement,
+    kind: &'static str,
+    provider: &'static str,
+    detail: Option<String>,
+    at: i64,
+}
+
+/// Writes settlements as they arrive, everything that is waiting in one unit: under load one
+/// write records many attempts.
+async fn settle(state: AppState, mut settled: mpsc::UnboundedReceiver<Settled>) {
+    let mut batch = Vec::new();
+    while settled.recv_many(&mut batch, 64).await > 0 {
+        let fell_back = batch
+            .iter()
+            .any(|s| matches!(s.settlement, Settlement::Fallback { .. }));
+        let statements = batch
+            .drain(..)
+            .map(|s| {
+                Store::settle_delivery(
+                    &s.delivery_id,
+                    &s.settlement,
+                    (s.kind, s.provider, s.detail.as_deref()),
+                    s.at,
+                )
+            })
+            .collect();
+        if let Err(e) = state.store.write_all(statements).await {
+            // The leases run out and the messages are tried again: at-least-once.
+            tracing::error!(error = %e, "could not record delivery attempts");
+        }
+        if fell_back {
+            state.outbox_wake.notify_one();
+        }
+    }
+}
+
+/// One attempt at one message.
+async fn attempt(state: &AppState, providers: &Providers, row: DeliveryRow) -> Settled {
+    let config = &state.config;
+    let outcome = match open(state, &row) {
+        Ok((channel, message)) => {
+            let provider = providers.for_channel(channel);
+            let sent = tokio::time::timeout(providers.timeout, provider.send(&message)).await;
+            let result = sent.unwrap_or_else(|_| {
+                Err(DeliveryError::Unavailable(format!(
+                    "no answer within {} s",
+                    providers.timeout.as_secs()
+                )))
+            });
+            state.metrics.delivery(
+                provider.name(),
+                channel.as_str(),
+                if result.is_ok() { "sent" } else { "failed" },
+            );
+            (provider.name(), result)
+        }
+        Err(reason) => ("none", Err(DeliveryError::Rejected(reason))),
+    };
+    let now = now_ms();
+    let (provider, result) = outcome;
+    let (settlement, kind, detail) = match result {
+        Ok(receipt) => (
+            Settlement::Sent,
+            "SENT",
+            receipt
+                .provider_message_id
+                .map(|id| format!("provider message id {id}")),
+        ),
+        Err(err) => match row.fallback_channel.as_deref() {
+            // OTPs are short-lived: a failing first channel hands over at once.
+            Some(fallback) => (
+                Settlement::Fallback {
+                    channel: fallback.to_string(),
+                },
+                "FALLBACK",
+                Some(format!("{err}; trying {fallback}")),
+            ),
+            None => match err {
+                DeliveryError::Unavailable(_)
+                    if row.attempts < i64::from(config.delivery_max_attempts) =>
+                {
+                    // 1 s, 2 s, 4 s, ... capped at a minute.
+                    let backoff = 1000i64 << (row.attempts - 1).clamp(0, 6);
+                    (
+                        Settlement::Retry {
+                            at: now + backoff.min(60_000),
+                        },
+                        "DELIVERY_FAILED",
+                        Some(format!("{err}; retrying")),
+                    )
+                }
+                _ => (Settlement::Failed, "UNDELIVERABLE", Some(err.to_string())),
+            },
+        },
+    };
+    Settled {
+        delivery_id: row.id,
+        settlement,
+        kind,
+        provider,
+        detail,
+        at: now,
+    }
+}
+
+/// Opens the sealed payload and builds the message for the row's current channel.
+fn open(state: &AppState, row: &DeliveryRow) -> Result<(Channel, Message), String> {
+    let channel = Channel::parse(&row.channel).ok_or("unknown channel")?;
+    let json = state
+        .keys
+        .open(&row.id, &row.payload)
+        .map_err(|_| "payload does not open with this server secret".to_string())?;
+    let env: Envelope = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+    // After a fallback the row's channel is the fallback channel and `fallback_channel` is
+    // cleared: use the fallback wording.
+    let fell_back = row.fallback_channel.is_none() && env.fallback_text.is_some();
+    let text = match (&env.fallback_text, fell_back) {
+        (Some(t), true) => t.clone(),
+        _ => env.text.clone(),
+    };
+    let sender = if channel == Channel::Voice {
+        env.caller.clone().or(env.sender.clone())
+    } else {
+        env.sender.clone()
+    };
+    Ok((
+        channel,
+        Message {
+            channel,
+            to: row.recipient.clone(),
+            text,
+            subject: env.subject.clone(),
+            sender,
+            language: env.language.clone(),
+            reference: row.otp_id.clone().unwrap_or_else(|| row.id.clone()),
+        },
+    ))
+}

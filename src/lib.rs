@@ -1,0 +1,16 @@
+//! Keyhaven: a self-hosted authentication server speaking the tyntec 2FA v1 API (and, on the
+//! same foundation, the Passage Auth and Manage APIs).
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod delivery;
+pub mod domain;
+pub mod error;
+pub mod key_cache;
+pub mod ops;
+pub mod storage;
+pub mod throttle;
+pub mod tyntec;

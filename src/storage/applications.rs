@@ -1,0 +1,207 @@
+//! tyntec 2FA applications: per-account OTP settings and message templates.
+
+use std::collections::BTreeMap;
+
+use super::{dialect, flag, Store, Tx};
+use crate::error::Error;
+
+/// Settings of a 2FA application, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplicationSettings {
+    pub name: String,
+    pub pin_length: i64,
+    pub alphanumeric: bool,
+    pub attempts: i64,
+    pub expire_seconds: i64,
+    pub sender: String,
+    pub caller: Option<String>,
+    /// Language (`en`, `en-voice`) → template text with `{{OTP}}` / `{{SEC}}`.
+    pub templates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub account_id: String,
+    pub is_default: bool,
+    pub settings: ApplicationSettings,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawApplication {
+    id: String,
+    account_id: String,
+    name: String,
+    is_default: i64,
+    pin_length: i64,
+    alphanumeric: i64,
+    attempts: i64,
+    expire_seconds: i64,
+    sender: String,
+    caller: Option<String>,
+    templates: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<RawApplication> for ApplicationRow {
+    type Error = Error;
+    fn try_from(r: RawApplication) -> Result<Self, Error> {
+        let templates = serde_json::from_str(&r.templates)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("templates of {}: {e}", r.id)))?;
+        Ok(ApplicationRow {
+            id: r.id,
+            account_id: r.account_id,
+            is_default: r.is_default != 0,
+            settings: ApplicationSettings {
+                name: r.name,
+                pin_length: r.pin_length,
+                alphanumeric: r.alphanumeric != 0,
+                attempts: r.attempts,
+                expire_seconds: r.expire_seconds,
+                sender: r.sender,
+                caller: r.caller,
+                templates,
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, account_id, name, is_default, pin_length, alphanumeric, attempts, \
+                       expire_seconds, sender, caller, templates, created_at, updated_at";
+
+fn templates_json(s: &ApplicationSettings) -> Result<String, Error> {
+    serde_json::to_string(&s.templates).map_err(|e| Error::Internal(e.into()))
+}
+
+impl Store {
+    pub async fn insert_application(tx: &mut Tx, app: &ApplicationRow) -> Result<(), Error> {
+        let s = &app.settings;
+        sqlx::query(
+            "insert into tfa_applications (id, account_id, name, is_default, pin_length,
+               alphanumeric, attempts, expire_seconds, sender, caller, templates, created_at,
+               updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&app.id)
+        .bind(&app.account_id)
+        .bind(&s.name)
+        .bind(flag(app.is_default))
+        .bind(s.pin_length)
+        .bind(flag(s.alphanumeric))
+        .bind(s.attempts)
+        .bind(s.expire_seconds)
+        .bind(&s.sender)
+        .bind(&s.caller)
+        .bind(templates_json(s)?)
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn create_application(&self, app: &ApplicationRow) -> Result<(), Error> {
+        let mut tx = self.begin().await?;
+        Self::insert_application(&mut tx, app).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One application of an account; `id` may be `default`.
+    pub async fn get_application(
+        &self,
+        account_id: &str,
+        id: &str,
+    ) -> Result<ApplicationRow, Error> {
+        let sql = format!(
+            "select {COLUMNS} from tfa_applications
+              where account_id = $1 and (id = $2 or ($2 = 'default' and is_default = 1))"
+        );
+        let raw: RawApplication = sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound)?;
+        raw.try_into()
+    }
+
+    pub async fn list_applications(&self, account_id: &str) -> Result<Vec<ApplicationRow>, Error> {
+        let sql = format!(
+            "select {COLUMNS} from tfa_applications where account_id = $1
+              order by is_default desc, created_at, id"
+        );
+        let rows: Vec<RawApplication> = sqlx::query_as(&sql)
+            .bind(account_id)
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Changes an application's settings in one transaction (the row is locked while `change`
+    /// runs, so concurrent edits of one application, e.g. two template additions, both land).
+    pub async fn modify_application(
+        &self,
+        account_id: &str,
+        id: &str,
+        now: i64,
+        change: impl FnOnce(&mut ApplicationRow) -> Result<(), Error>,
+    ) -> Result<ApplicationRow, Error> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "select {COLUMNS} from tfa_applications
+              where account_id = $1 and (id = $2 or ($2 = 'default' and is_default = 1)){}",
+            dialect::for_update(self.backend)
+        );
+        let raw: RawApplication = sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut app: ApplicationRow = raw.try_into()?;
+        change(&mut app)?;
+        app.updated_at = now;
+        let s = &app.settings;
+        sqlx::query(
+            "update tfa_applications set name = $2, pin_length = $3, alphanumeric = $4,
+               attempts = $5, expire_seconds = $6, sender = $7, caller = $8, templates = $9,
+               updated_at = $10
+             where id = $1",
+        )
+        .bind(&app.id)
+        .bind(&s.name)
+        .bind(s.pin_length)
+        .bind(flag(s.alphanumeric))
+        .bind(s.attempts)
+        .bind(s.expire_seconds)
+        .bind(&s.sender)
+        .bind(&s.caller)
+        .bind(templates_json(s)?)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(app)
+    }
+
+    /// Deletes a non-default application; `NotFound` otherwise.
+    pub async fn delete_application(&self, account_id: &str, id: &str) -> Result<(), Error> {
+        let done = sqlx::query(
+            "delete from tfa_applications where account_id = $1 and id = $2 and is_default = 0",
+        )
+        .bind(account_id)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! The few places where SQLite and PostgreSQL really differ: connection set-up, write locking
+//! (see `Store::begin`) and the outbox claim (`claim_due_sql`).
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, Executor,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("database URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Creates the database file's folder and asks SQLite to create the file.
+pub(super) fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+    }
+    Ok(if rest.contains("mode=") {
+        format!("sqlite://{rest}")
+    } else if rest.contains('?') {
+        format!("sqlite://{rest}&mode=rwc")
+    } else {
+        format!("sqlite://{rest}?mode=rwc")
+    })
+}
+
+pub(super) async fn sqlite_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
+    let options = AnyConnectOptions::from_str(url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL: readers never block the writer. synchronous=NORMAL keeps every committed
+                // transaction across a process kill (only an OS crash can lose the last ones).
+                // Checkpoints run in the background (`checkpoint_in_background`), not inside a
+                // writer's commit, where their fsync would stall every queued write.
+                conn.execute(
+                    "pragma journal_mode = wal; pragma synchronous = normal; \
+                     pragma busy_timeout = 5000; pragma foreign_keys = on; \
+                     pragma wal_autocheckpoint = 0; pragma journal_size_limit = 67108864;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Copies the WAL into the database file every second from a reader connection, until the
+/// pool closes. PASSIVE never waits for (or blocks) readers and writers.
+pub(super) fn checkpoint_in_background(pool: AnyPool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
+                .execute(&pool)
+                .await
+            {
+                if !pool.is_closed() {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed");
+                }
+            }
+        }
+    });
+}
+
+/// Row lock for read-modify-write transactions. SQLite's `BEGIN IMMEDIATE` already holds the
+/// database's write lock, and it has no `for update`.
+pub(super) fn for_update(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => " for update",
+    }
+}
+
+/// Claims due outbox rows for one worker. PostgreSQL's `skip locked` lets several nodes claim
+/// side by side without taking the same row; SQLite has one writer, so a plain update is
+/// already exclusive.
+pub(super) fn claim_due_sql(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => {
+            "update deliveries set locked_until = $1, attempts = attempts + 1, updated_at = $2
+              where id in (select id from deliveries
+                            where status = 'pending' and next_attempt_at <= $2
+                              and locked_until <= $2
+                            order by next_attempt_at limit $3)
+                and status = 'pending' and locked_until <= $2
+             returning id, otp_id, channel, fallback_channel, recipient, payload, attempts"
+        }
+        Backend::Postgres => {
+            "update deliveries set locked_until = $1, attempts = attempts + 1, updated_at = $2
+              where id in (select id from deliveries
+                            where status = 'pending' and next_attempt_at <= $2
+                              and locked_until <= $2
+                            order by next_attempt_at limit $3
+                            for update skip locked)
+                and status = 'pending' and locked_until <= $2
+             returning id, otp_id, channel, fallback_channel, recipient, payload, attempts"
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The one storage layer: the same SQL text runs on SQLite and PostgreSQL through `sqlx::Any`.
+//! Each file holds the queries of one aggregate; real dialect differences live in `dialect`.
+
+mod accounts;
+mod applications;
+mod batch;
+mod dialect;
+mod otps;
+mod outbox;
+mod rate_limits;
+
+use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
+
+pub use accounts::{AccountRow, ApiKeyRow};
+pub use applications::{ApplicationRow, ApplicationSettings};
+pub use batch::Statement;
+pub use dialect::Backend;
+pub use otps::OtpFilter;
+pub use otps::{NewOtp, OtpEventRow, OtpRow};
+pub use outbox::{DeliveryRow, NewDelivery, Settlement};
+
+use crate::error::Error;
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    /// Reads. On SQLite a pool of readers beside the single writer (WAL lets them run in
+    /// parallel); on PostgreSQL the same pool as `write`.
+    read: AnyPool,
+    /// Writes. On SQLite exactly one connection, so writers queue in the pool instead of
+    /// spinning in SQLite's busy handler.
+    write: AnyPool,
+}
+
+pub type Tx = Transaction<'static, sqlx::Any>;
+
+impl Store {
+    /// Opens (creating a SQLite file and its folder when needed) and migrates.
+    pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let store = match backend {
+            Backend::Sqlite => {
+                let url = dialect::prepare_sqlite_url(url)?;
+                let write = dialect::sqlite_pool(&url, 1).await?;
+                let read = dialect::sqlite_pool(&url, max_connections.clamp(1, 4)).await?;
+                dialect::checkpoint_in_background(read.clone());
+                Store {
+                    backend,
+                    read,
+                    write,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections.max(2))
+                    .connect(url)
+                    .await?;
+                Store {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.write)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
+    /// transaction that reads before it writes cannot fail half-way on lock upgrade.
+    pub async fn begin(&self) -> Result<Tx, Error> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        })
+    }
+
+    /// Database reachable and answering.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("select 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// 0/1 integer flags: portable across both databases through `Any`.
+pub(crate) fn flag(b: bool) -> i64 {
+    i64::from(b)
+}

@@ -1,0 +1,253 @@
+//! tyntec OTPs and their event history. Every state change is one conditional statement, so
+//! concurrent checks settle in the database.
+
+use super::{Statement, Store, Tx};
+use crate::error::Error;
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct OtpRow {
+    pub id: String,
+    pub account_id: String,
+    pub application_id: String,
+    pub number: String,
+    pub code_hash: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: i64,
+    pub custom_text: Option<String>,
+    pub language: Option<String>,
+    pub sender: Option<String>,
+    pub caller: Option<String>,
+    pub reference_id: Option<String>,
+    /// The channel asked for at creation (`SMS`, `VOICE`, `AUTO`).
+    pub via: String,
+    pub status: String,
+    pub attempt_count: i64,
+    pub max_attempts: i64,
+    pub resend_count: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, account_id, application_id, number, code_hash, code_sealed, \
+    code_length, custom_text, language, sender, caller, reference_id, via, status, \
+    attempt_count, max_attempts, resend_count, created_at, expires_at, updated_at, deleted_at";
+
+/// A new OTP: the row as inserted.
+pub type NewOtp = OtpRow;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OtpEventRow {
+    pub id: i64,
+    pub otp_id: String,
+    pub at: i64,
+    pub kind: String,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Filters for listing OTPs.
+#[derive(Debug, Default, Clone)]
+pub struct OtpFilter {
+    pub number: Option<String>,
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+impl Store {
+    pub fn insert_otp(otp: &NewOtp) -> Statement {
+        Statement::new(
+            "insert into otps (id, account_id, application_id, number, code_hash, code_sealed,
+               code_length, custom_text, language, sender, caller, reference_id, via, status,
+               attempt_count, max_attempts, resend_count, created_at, expires_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+               $17, $18, $19, $20)",
+        )
+        .text(otp.id.clone())
+        .text(otp.account_id.clone())
+        .text(otp.application_id.clone())
+        .text(otp.number.clone())
+        .blob(otp.code_hash.clone())
+        .blob(otp.code_sealed.clone())
+        .int(otp.code_length)
+        .text(otp.custom_text.clone())
+        .text(otp.language.clone())
+        .text(otp.sender.clone())
+        .text(otp.caller.clone())
+        .text(otp.reference_id.clone())
+        .text(otp.via.clone())
+        .text(otp.status.clone())
+        .int(otp.attempt_count)
+        .int(otp.max_attempts)
+        .int(otp.resend_count)
+        .int(otp.created_at)
+        .int(otp.expires_at)
+        .int(otp.updated_at)
+    }
+
+    pub async fn insert_otp_event(
+        tx: &mut Tx,
+        otp_id: &str,
+        at: i64,
+        kind: &str,
+        channel: Option<&str>,
+        provider: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "insert into otp_events (otp_id, at, kind, channel, provider, detail)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(otp_id)
+        .bind(at)
+        .bind(kind)
+        .bind(channel)
+        .bind(provider)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// An OTP of this account, deleted ones included (a check on them answers 410).
+    pub async fn get_otp(&self, account_id: &str, id: &str) -> Result<OtpRow, Error> {
+        let sql = format!("select {COLUMNS} from otps where id = $1 and account_id = $2");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(account_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn list_otps(
+        &self,
+        account_id: &str,
+        filter: &OtpFilter,
+        now: i64,
+    ) -> Result<Vec<OtpRow>, Error> {
+        // A lapsed ACTIVE row is EXPIRED to the client even before a check marks it so.
+        let sql = format!(
+            "select {COLUMNS} from otps
+              where account_id = $1 and deleted_at is null
+                and ($2 = '' or number = $2)
+                and ($3 = ''
+                     or ($3 = 'ACTIVE' and status = 'ACTIVE' and expires_at > $4)
+                     or ($3 = 'EXPIRED' and (status = 'EXPIRED'
+                                             or (status = 'ACTIVE' and expires_at <= $4)))
+                     or ($3 not in ('ACTIVE', 'EXPIRED') and status = $3))
+              order by created_at desc, id limit $5"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(filter.number.as_deref().unwrap_or(""))
+            .bind(filter.status.as_deref().unwrap_or(""))
+            .bind(now)
+            .bind(filter.limit)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Counts one check against an ACTIVE, unexpired OTP with attempts left and settles its
+    /// status, in one statement; the `otps_check_event` trigger records the check event.
+    /// `None` when the OTP was not checkable (any more): the caller finds out why.
+    pub async fn record_check(
+        &self,
+        id: &str,
+        verified: bool,
+        now: i64,
+    ) -> Result<Option<OtpRow>, Error> {
+        let sql = format!(
+            "update otps set attempt_count = attempt_count + 1, updated_at = $3,
+               status = case when $2 = 1 then 'VERIFIED'
+                             when attempt_count + 1 >= max_attempts then 'TOO_MANY_ATTEMPTS'
+                             else 'ACTIVE' end
+              where id = $1 and status = 'ACTIVE' and deleted_at is null and expires_at > $3
+                and attempt_count < max_attempts
+             returning {COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .bind(super::flag(verified))
+            .bind(now)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    /// Moves a lapsed ACTIVE OTP to EXPIRED; true if this call made the change.
+    pub async fn mark_expired(&self, id: &str, now: i64) -> Result<bool, Error> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "update otps set status = 'EXPIRED', updated_at = $2
+              where id = $1 and status = 'ACTIVE' and deleted_at is null and expires_at <= $2",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let changed = done.rows_affected() == 1;
+        if changed {
+            Self::insert_otp_event(&mut tx, id, now, "EXPIRED", None, None, None).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Soft-deletes an OTP and forgets its sealed code. The row stays so that later checks
+    /// answer 410 rather than 404.
+    pub async fn delete_otp(&self, account_id: &str, id: &str, now: i64) -> Result<OtpRow, Error> {
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "update otps set deleted_at = $3, updated_at = $3, code_sealed = $4
+              where id = $1 and account_id = $2 and deleted_at is null
+             returning {COLUMNS}"
+        );
+        let row: OtpRow = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(now)
+            .bind(Vec::<u8>::new())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Self::insert_otp_event(&mut tx, id, now, "DELETED", None, None, None).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Counts a resend of an ACTIVE, unexpired OTP under `limit`; the caller enqueues the
+    /// delivery in `tx`. `None` when the OTP cannot be resent.
+    pub async fn count_resend(
+        tx: &mut Tx,
+        account_id: &str,
+        id: &str,
+        limit: i64,
+        now: i64,
+    ) -> Result<Option<OtpRow>, Error> {
+        let sql = format!(
+            "update otps set resend_count = resend_count + 1, updated_at = $3
+              where id = $1 and account_id = $2 and status = 'ACTIVE' and deleted_at is null
+                and expires_at > $3 and resend_count < $4
+             returning {COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_optional(&mut **tx)
+            .await?)
+    }
+
+    pub async fn list_otp_events(&self, otp_id: &str) -> Result<Vec<OtpEventRow>, Error> {
+        Ok(sqlx::query_as(
+            "select id, otp_id, at, kind, channel, provider, detail from otp_events
+              where otp_id = $1 order by id",
+        )
+        .bind(otp_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

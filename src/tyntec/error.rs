@@ -1,0 +1,166 @@
+//! The tyntec error shape `{"status", "message", "code", "timestamp"}`, mapped once from the
+//! domain error.
+
+use std::any::Any;
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::{domain, error::Error};
+
+/// Any failure on the tyntec surface.
+#[derive(Debug)]
+pub struct TyntecError(pub Error);
+
+impl<E: Into<Error>> From<E> for TyntecError {
+    fn from(e: E) -> Self {
+        TyntecError(e.into())
+    }
+}
+
+/// Status, machine code and message for a domain error.
+pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
+    match e {
+        Error::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter", e.to_string()),
+        Error::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid API key".into(),
+        ),
+        Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".into()),
+        // tyntec answers 1017 when an application name is taken (e.g. `default`).
+        Error::Conflict(m) => (StatusCode::BAD_REQUEST, "1017", m.clone()),
+        Error::WrongCode => (
+            StatusCode::UNAUTHORIZED,
+            "wrong_code",
+            "the code is incorrect".into(),
+        ),
+        Error::TooManyAttempts => (
+            StatusCode::FORBIDDEN,
+            "too_many_attempts",
+            "the code is incorrect and no attempts are left".into(),
+        ),
+        Error::Expired => (
+            StatusCode::FORBIDDEN,
+            "expired",
+            "the OTP has expired".into(),
+        ),
+        Error::Gone => (
+            StatusCode::GONE,
+            "gone",
+            "the OTP is verified, expired, locked or deleted".into(),
+        ),
+        Error::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests".into(),
+        ),
+        Error::PayloadTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            e.to_string(),
+        ),
+        Error::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e.to_string(),
+        ),
+        Error::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            e.to_string(),
+        ),
+        Error::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error".into(),
+        ),
+    }
+}
+
+/// The JSON body every tyntec error carries.
+pub fn body(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({
+        "status": status.as_u16(),
+        "message": message,
+        "code": code,
+        "timestamp": domain::iso_ms(domain::now_ms()),
+    });
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for TyntecError {
+    fn into_response(self) -> Response {
+        if let Error::Internal(e) = &self.0 {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let (status, code, message) = classify(&self.0);
+        let mut response = body(status, code, &message);
+        if let Error::RateLimited { retry_after } = self.0 {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// A panic in a handler becomes a JSON 500, never a dropped connection.
+pub fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        let cases = [
+            (Error::invalid("number", "x"), 400),
+            (Error::Unauthenticated, 401),
+            (Error::NotFound, 404),
+            (Error::Conflict("x".into()), 400),
+            (Error::WrongCode, 401),
+            (Error::TooManyAttempts, 403),
+            (Error::Expired, 403),
+            (Error::Gone, 410),
+            (
+                Error::RateLimited {
+                    retry_after: Duration::from_secs(1),
+                },
+                429,
+            ),
+            (Error::Internal(anyhow::anyhow!("secret detail")), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(classify(&e).0.as_u16(), status, "{e}");
+        }
+        assert_eq!(
+            classify(&Error::Internal(anyhow::anyhow!("db password"))).2,
+            "internal error"
+        );
+    }
+
+    #[test]
+    fn rate_limited_sets_retry_after() {
+        let r = TyntecError(Error::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        })
+        .into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+    }
+}

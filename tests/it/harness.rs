@@ -1,0 +1,389 @@
+//! The test harness: a real server on a random port over a fresh SQLite file or a fresh
+//! PostgreSQL database, with a local SMS/voice receiver that captures every message.
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use keyhaven::{
+    app::{self, AppState},
+    config::{Config, Secret, SmsProviderKind},
+    crypto::ServerKeys,
+    delivery::Providers,
+    storage::Store,
+    tyntec::accounts,
+};
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a scenario on SQLite and, when `KEYHAVEN_TEST_POSTGRES_URL` is set, on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::harness::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::harness::postgres_url().is_none() {
+                        eprintln!("KEYHAVEN_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+                        return;
+                    }
+                    super::$name($crate::harness::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("KEYHAVEN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Messages the SMS/voice webhook received, and a switch to make SMS fail.
+#[derive(Default)]
+pub struct Receiver {
+    messages: Mutex<VecDeque<Value>>,
+    arrived: Notify,
+    pub fail_sms: AtomicBool,
+}
+
+impl Receiver {
+    /// Messages received and not yet taken by `next_for`.
+    pub fn pending(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
+    /// The next message to `to`, waiting up to 5 s.
+    pub async fn next_for(&self, to: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.arrived.notified();
+            {
+                let mut q = self.messages.lock().unwrap();
+                if let Some(i) = q.iter().position(|m| m["to"] == to) {
+                    return q.remove(i).unwrap();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no message to {to} within 5 s");
+            }
+        }
+    }
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, Json(msg): Json<Value>) -> StatusCode {
+    if msg["channel"] == "sms" && r.fail_sms.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    r.messages.lock().unwrap().push_back(msg);
+    r.arrived.notify_waiters();
+    StatusCode::OK
+}
+
+async fn start_receiver() -> (SocketAddr, Arc<Receiver>) {
+    let receiver = Arc::new(Receiver::default());
+    let app = Router::new()
+        .route("/", post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, receiver)
+}
+
+/// A throwaway PostgreSQL database, dropped when the test ends.
+struct PgDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create(admin_url: &str) -> (PgDatabase, String) {
+        let name = format!("kh_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(admin_url).await.unwrap();
+        sqlx::query(&format!("create database {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&name);
+        (
+            PgDatabase {
+                admin_url: admin_url.to_string(),
+                name,
+            },
+            url.to_string(),
+        )
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs outside async: a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&pool)
+                        .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One running server process (a node); several may share a database.
+pub struct Node {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    async fn start(config: &Config, store: &Store) -> Node {
+        let keys = ServerKeys::from_secret(config.secret.as_ref().unwrap().expose());
+        let state = AppState::new(config.clone(), store.clone(), keys);
+        let providers = Providers::from_config(config).unwrap();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (addr, server) = app::bind(state, providers, async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .unwrap();
+        Node {
+            base: format!("http://{addr}"),
+            stop: Some(stop_tx),
+            server: Some(tokio::spawn(async move { server.await.unwrap() })),
+        }
+    }
+
+    /// Stops accepting, lets work under way finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub receiver: Arc<Receiver>,
+    /// API key of the account created for the test.
+    pub key: String,
+    pub account_id: String,
+    pub config: Config,
+    pub store: Store,
+    node: Option<Node>,
+    _dir: Arc<tempfile::TempDir>,
+    _pg: Option<Arc<PgDatabase>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server after `tweak` adjusts the configuration.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info,sqlx=warn")
+                .try_init();
+        }
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let (receiver_addr, receiver) = start_receiver().await;
+        let (pg, database_url) = match backend {
+            Backend::Sqlite => (
+                None,
+                format!("sqlite://{}", dir.path().join("keyhaven.db").display()),
+            ),
+            Backend::Postgres => {
+                let (db, url) = PgDatabase::create(&postgres_url().unwrap()).await;
+                (Some(Arc::new(db)), url)
+            }
+        };
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: Some(database_url),
+            data_dir: dir.path().to_path_buf(),
+            secret: Some(Secret("test-secret".into())),
+            sms_provider: SmsProviderKind::Webhook,
+            sms_webhook_url: Some(format!("http://{receiver_addr}/")),
+            rate_limit_calls: 100_000,
+            delivery_limit_per_recipient: 0,
+            delivery_timeout_seconds: 5,
+            ..Config::default()
+        };
+        tweak(&mut config);
+        let store = Store::open(&config.database_url(), 8).await.unwrap();
+        let (account, key) = accounts::create(&store, "test account").await.unwrap();
+        let mut app = TestApp {
+            base: String::new(),
+            http: reqwest::Client::new(),
+            receiver,
+            key,
+            account_id: account.id,
+            config,
+            store,
+            node: None,
+            _dir: dir,
+            _pg: pg,
+        };
+        app.start().await;
+        app
+    }
+
+    async fn start(&mut self) {
+        let node = Node::start(&self.config, &self.store).await;
+        self.base = node.base.clone();
+        self.node = Some(node);
+    }
+
+    /// Another node on the same database, configuration and message receiver.
+    pub async fn another_node(&self) -> Node {
+        Node::start(&self.config, &self.store).await
+    }
+
+    /// Stops the server and starts a new one on the same database and data folder.
+    pub async fn restart(&mut self) {
+        self.shutdown().await;
+        self.store = Store::open(&self.config.database_url(), 8).await.unwrap();
+        self.start().await;
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(node) = self.node.take() {
+            node.stop().await;
+        }
+        self.store.close().await;
+    }
+
+    /// A second account on the same server: (account id, API key).
+    pub async fn other_account(&self) -> (String, String) {
+        let (account, key) = accounts::create(&self.store, "other").await.unwrap();
+        (account.id, key)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST with the API key in the `apikey` header, as the connector sends it.
+    pub async fn post(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.post(self.url(path)).header("apikey", &self.key))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(self.url(path)).header("apikey", &self.key))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.delete(self.url(path)).header("apikey", &self.key))
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(
+            self.http
+                .post(self.url(path))
+                .header("apikey", &self.key)
+                .json(body),
+        )
+        .await
+    }
+
+    /// Sends a request and reads the JSON body (`Null` for an empty one).
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = req.send().await.unwrap();
+        let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        (status, body)
+    }
+
+    /// Sends an OTP to `number` and returns (otp resource, delivered text).
+    pub async fn send_otp(&self, query: &str, number: &str) -> (Value, String) {
+        let (status, otp) = self
+            .post(&format!("/2fa/v1/otp?number={}&{query}", urlencode(number)))
+            .await;
+        assert_eq!(status, 200, "{otp}");
+        let msg = self
+            .receiver
+            .next_for(otp["number"].as_str().unwrap())
+            .await;
+        (otp, msg["text"].as_str().unwrap().to_string())
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The digits (or letters) of a code in a message such as `OTP code: 1234. Valid for ...`.
+pub fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| w.len() >= 4 && w.chars().any(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_string()
+}
+
+/// The code of a voice message (`Your code is 1, 2, 3, 4. ...`).
+pub fn spoken_code_in(text: &str) -> String {
+    let start = text.find(|c: char| c.is_ascii_digit()).unwrap();
+    text[start..]
+        .split('.')
+        .next()
+        .unwrap()
+        .split(", ")
+        .collect()
+}

@@ -1,0 +1,15 @@
+//! The integration suite: one binary, every scenario against a real server over real HTTP,
+//! on SQLite and (with `KEYHAVEN_TEST_POSTGRES_URL`) PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+
+mod cli;
+mod ops;
+mod tyntec_applications;
+mod tyntec_connector;
+mod tyntec_delivery;
+mod tyntec_errors;
+mod tyntec_otp;
+mod tyntec_races;

@@ -1,0 +1,96 @@
+//! The delivery outbox: exactly-once across nodes, retries, and the anti-pumping limits.
+
+use std::sync::atomic::Ordering;
+
+use futures::future::join_all;
+
+use crate::{
+    both_backends,
+    harness::{Backend, TestApp},
+    tyntec_otp::wait_for_events,
+};
+
+both_backends!(
+    two_nodes_send_each_message_once,
+    unavailable_provider_is_retried,
+    per_recipient_limit_stops_pumping,
+    resends_are_limited,
+);
+
+async fn two_nodes_send_each_message_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let second = app.another_node().await;
+    let numbers: Vec<String> = (0..40).map(|i| format!("+491512345{i:04}")).collect();
+    let sends = numbers.iter().enumerate().map(|(i, n)| {
+        let base = if i % 2 == 0 { &app.base } else { &second.base };
+        let req = app
+            .http
+            .post(format!(
+                "{base}/2fa/v1/otp?number={}&via=SMS",
+                crate::harness::urlencode(n)
+            ))
+            .header("apikey", &app.key);
+        app.send(req)
+    });
+    let results = join_all(sends).await;
+    assert!(results.iter().all(|(s, _)| *s == 200));
+    for n in &numbers {
+        app.receiver.next_for(n).await;
+    }
+    // Both workers poll the shared outbox: give them time to (wrongly) send anything twice.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(app.receiver.pending(), 0, "a message was sent twice");
+    second.stop().await;
+}
+
+async fn unavailable_provider_is_retried(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.receiver.fail_sms.store(true, Ordering::SeqCst);
+    let (status, otp) = app
+        .post("/2fa/v1/otp?number=%2B4915123456789&via=SMS")
+        .await;
+    assert_eq!(status, 200);
+    let id = otp["otpId"].as_str().unwrap();
+    wait_for_events(&app, id, |e| {
+        e.iter().any(|e| e["event"] == "DELIVERY_FAILED")
+    })
+    .await;
+    app.receiver.fail_sms.store(false, Ordering::SeqCst);
+    let msg = app.receiver.next_for("+4915123456789").await;
+    assert_eq!(msg["channel"], "sms");
+    let events = wait_for_events(&app, id, |e| e.iter().any(|e| e["event"] == "SENT")).await;
+    let failed = events
+        .iter()
+        .find(|e| e["event"] == "DELIVERY_FAILED")
+        .unwrap();
+    assert!(
+        failed["detail"].as_str().unwrap().contains("retrying"),
+        "{failed}"
+    );
+    assert!(
+        events.iter().all(|e| e["event"] != "FALLBACK"),
+        "SMS asked for: no fallback"
+    );
+}
+
+async fn per_recipient_limit_stops_pumping(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.delivery_limit_per_recipient = 2).await;
+    for _ in 0..2 {
+        assert_eq!(app.post("/2fa/v1/otp?number=%2B4915123456789").await.0, 200);
+    }
+    let (status, body) = app.post("/2fa/v1/otp?number=%2B4915123456789").await;
+    assert_eq!(status, 429, "{body}");
+    // Other recipients are not affected.
+    assert_eq!(app.post("/2fa/v1/otp?number=%2B4915198765432").await.0, 200);
+}
+
+async fn resends_are_limited(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.otp_resend_limit = 2).await;
+    let (otp, _) = app.send_otp("via=SMS", "+4915123456789").await;
+    let id = otp["otpId"].as_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(app.post(&format!("/2fa/v1/otp/{id}?via=SMS")).await.0, 200);
+    }
+    let (status, body) = app.post(&format!("/2fa/v1/otp/{id}?via=SMS")).await;
+    assert_eq!(status, 429, "{body}");
+}

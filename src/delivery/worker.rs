@@ -24,6 +24,8 @@ const POLL: Duration = Duration::from_millis(500);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// Sent and failed messages are kept this long for inspection.
 const KEEP_SETTLED_MS: i64 = 7 * 24 * 3600 * 1000;
+/// OTPs and their history are kept this long after they expire.
+const KEEP_OTPS_MS: i64 = 30 * 24 * 3600 * 1000;
 
 pub struct Worker {
     state: AppState,
@@ -94,6 +96,9 @@ impl Worker {
             .await
         {
             tracing::warn!(error = %e, "pruning the outbox failed");
+        }
+        if let Err(e) = self.state.store.prune_otps(now - KEEP_OTPS_MS).await {
+            tracing::warn!(error = %e, "pruning old OTPs failed");
         }
         // Longest throttle window is an hour.
         if let Err(e) = self

@@ -250,4 +250,21 @@ impl Store {
         .fetch_all(&self.read)
         .await?)
     }
+
+    /// Forgets OTPs (and their events) that expired before `before`.
+    pub async fn prune_otps(&self, before: i64) -> Result<u64, Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "delete from otp_events where otp_id in (select id from otps where expires_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query("delete from otps where expires_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
 }

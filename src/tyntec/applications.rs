@@ -14,7 +14,8 @@ pub const DEFAULT_NAME: &str = "default";
 pub const DEFAULT_TEMPLATE: &str = "OTP code: {{OTP}}. Valid for {{SEC}} seconds.";
 pub const DEFAULT_VOICE_TEMPLATE: &str = "Your code is {{OTP}}. Again: {{OTP}}.";
 
-fn default_settings(name: &str) -> ApplicationSettings {
+/// A new application's settings: tyntec's defaults.
+pub fn default_settings(name: &str) -> ApplicationSettings {
     ApplicationSettings {
         name: name.to_string(),
         pin_length: 4,

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use super::applications::{DEFAULT_TEMPLATE, DEFAULT_VOICE_TEMPLATE};
+use super::applications::{self, DEFAULT_TEMPLATE, DEFAULT_VOICE_TEMPLATE};
 use crate::{
     app::AppState,
     crypto,
     delivery::{Channel, Envelope, Outgoing},
     domain::{now_ms, OtpCode, OtpStatus, PhoneNumber, PinLength, Via},
     error::Error,
-    storage::{ApplicationRow, OtpEventRow, OtpFilter, OtpRow, Store},
+    storage::{ApplicationSettings, OtpEventRow, OtpFilter, OtpRow, Store},
 };
 
 /// A parsed send request.
@@ -96,7 +96,7 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         channel,
         fallback,
         recipient: &otp.number,
-        envelope: envelope(&app, &otp, code.expose(), channel, fallback),
+        envelope: envelope(&app.settings, &otp, code.expose(), channel, fallback),
     };
     let outbox = message.statement(&s.keys, now)?;
     s.store
@@ -116,14 +116,14 @@ pub async fn resend(
     let current = live(s, account_id, id).await?;
     let number = PhoneNumber::parse(&current.number, None)?;
     throttle_recipient(s, &current.number).await?;
-    let app = s
+    // The application may have been deleted since: its OTPs still resend with defaults.
+    let settings = match s
         .store
         .get_application(account_id, &current.application_id)
-        .await;
-    // The application may have been deleted since: its OTPs still resend with defaults.
-    let app = match app {
-        Ok(app) => Some(app),
-        Err(Error::NotFound) => None,
+        .await
+    {
+        Ok(app) => app.settings,
+        Err(Error::NotFound) => applications::default_settings(""),
         Err(e) => return Err(e),
     };
     let code = s.keys.open(id, &current.code_sealed)?;
@@ -149,10 +149,7 @@ pub async fn resend(
         channel,
         fallback,
         recipient: &otp.number,
-        envelope: match &app {
-            Some(app) => envelope(app, &otp, &code, channel, fallback),
-            None => envelope(&fallback_app(), &otp, &code, channel, fallback),
-        },
+        envelope: envelope(&settings, &otp, &code, channel, fallback),
     };
     let detail = format!("via {}", via_name(req.via));
     Store::insert_otp_event(&mut tx, id, now, "RESEND", None, None, Some(&detail)).await?;
@@ -282,13 +279,12 @@ fn via_name(via: Via) -> &'static str {
 }
 
 fn envelope(
-    app: &ApplicationRow,
+    settings: &ApplicationSettings,
     otp: &OtpRow,
     code: &str,
     channel: Channel,
     fallback: Option<Channel>,
 ) -> Envelope {
-    let settings = &app.settings;
     let secs = (otp.expires_at - otp.created_at) / 1000;
     let language = otp.language.as_deref();
     let render = |ch: Channel| {
@@ -305,27 +301,6 @@ fn envelope(
         caller: otp.caller.clone().or_else(|| settings.caller.clone()),
         language: language.map(str::to_string),
         subject: None,
-    }
-}
-
-/// Settings used to resend OTPs whose application was deleted.
-fn fallback_app() -> ApplicationRow {
-    ApplicationRow {
-        id: String::new(),
-        account_id: String::new(),
-        is_default: false,
-        settings: crate::storage::ApplicationSettings {
-            name: String::new(),
-            pin_length: 4,
-            alphanumeric: false,
-            attempts: 3,
-            expire_seconds: 300,
-            sender: "VERIFY".into(),
-            caller: None,
-            templates: BTreeMap::new(),
-        },
-        created_at: 0,
-        updated_at: 0,
     }
 }
 

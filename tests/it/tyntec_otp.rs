@@ -24,6 +24,7 @@ both_backends!(
     list_and_filter_otps,
     tenant_isolation,
     state_survives_a_restart,
+    expired_otps_are_pruned,
 );
 
 /// The seed: `POST /otp?number=004989202451100`, then check → 202 VERIFIED.
@@ -490,6 +491,24 @@ async fn state_survives_a_restart(b: Backend) {
             .0,
         202
     );
+}
+
+async fn expired_otps_are_pruned(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let (old, _) = app.send_otp("via=SMS", "+4915123456789").await;
+    let (kept, _) = app.send_otp("via=SMS", "+4915198765432").await;
+    let old_id = old["otpId"].as_str().unwrap();
+    // As if the housekeeping ran a retention period after `old` expired but before `kept` did.
+    let cutoff = old["expire"].as_i64().unwrap() + 1;
+    assert!(cutoff <= kept["expire"].as_i64().unwrap());
+    app.store.prune_otps(cutoff).await.unwrap();
+    assert_eq!(app.get(&format!("/2fa/v1/otp/{old_id}")).await.0, 404);
+    assert_eq!(
+        app.get(&format!("/2fa/v1/otp/{old_id}/events")).await.0,
+        404
+    );
+    let kept_id = kept["otpId"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/2fa/v1/otp/{kept_id}")).await.0, 200);
 }
 
 /// Polls the events of an OTP until `done` holds (deliveries are asynchronous).

@@ -51,6 +51,13 @@ impl AppState {
             .hit(&self.store, bucket, limit, period_secs)
             .await
     }
+
+    /// The request throttle (`rate_limit_calls` per `rate_limit_period_seconds`).
+    pub async fn throttle_requests(&self, bucket: &str) -> Result<(), Error> {
+        let c = &self.config;
+        self.throttle(bucket, c.rate_limit_calls, c.rate_limit_period_seconds)
+            .await
+    }
 }
 
 pub fn router(state: AppState) -> Router {

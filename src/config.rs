@@ -72,6 +72,11 @@ pub struct Config {
     pub delivery_max_attempts: u32,
     /// Messages per recipient per hour (0 = off): a guard against SMS pumping and mail bombing.
     pub delivery_limit_per_recipient: u32,
+    /// Comma-separated ISO 3166-1 alpha-2 codes: when set, only numbers of these countries
+    /// receive SMS or calls.
+    pub country_allow: String,
+    /// Comma-separated ISO 3166-1 alpha-2 codes whose numbers never receive SMS or calls.
+    pub country_deny: String,
 
     pub rate_limit_calls: u32,
     pub rate_limit_period_seconds: u64,
@@ -104,6 +109,8 @@ impl Default for Config {
             delivery_timeout_seconds: 10,
             delivery_max_attempts: 5,
             delivery_limit_per_recipient: 10,
+            country_allow: String::new(),
+            country_deny: String::new(),
             rate_limit_calls: 100,
             rate_limit_period_seconds: 60,
             otp_resend_limit: 5,
@@ -144,7 +151,24 @@ impl Config {
             }
         }
         config.public_url = config.public_url.trim_end_matches('/').to_string();
+        for (name, list) in [
+            ("country_allow", &config.country_allow),
+            ("country_deny", &config.country_deny),
+        ] {
+            if let Some(bad) = country_codes(list)
+                .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+            {
+                anyhow::bail!("{name}: `{bad}` is not an ISO 3166-1 alpha-2 code");
+            }
+        }
         Ok(config)
+    }
+
+    /// Whether numbers of `region` (ISO 3166-1 alpha-2) may receive SMS and calls.
+    pub fn country_allowed(&self, region: Option<&str>) -> bool {
+        let listed = |list: &str| region.is_some_and(|r| country_codes(list).any(|c| c == r));
+        (self.country_allow.trim().is_empty() || listed(&self.country_allow))
+            && !listed(&self.country_deny)
     }
 
     fn known_keys() -> Vec<String> {
@@ -182,6 +206,12 @@ impl Config {
     }
 }
 
+fn country_codes(list: &str) -> impl Iterator<Item = String> + '_ {
+    list.split(',')
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment::Jail's error type
 mod tests {
@@ -206,6 +236,31 @@ mod tests {
             assert_eq!(c.voice_provider(), SmsProviderKind::Webhook);
             assert_eq!(c.rate_limit_period_seconds, 60);
             assert!(Config::unknown_env_vars().contains(&"KEYHAVEN_NOT_A_SETTING".to_string()));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn country_lists() {
+        let mut c = Config::default();
+        assert!(c.country_allowed(Some("DE")));
+        c.country_deny = "ru, ng".into();
+        assert!(!c.country_allowed(Some("RU")));
+        assert!(c.country_allowed(Some("DE")));
+        c.country_allow = "DE,AT".into();
+        assert!(c.country_allowed(Some("AT")));
+        assert!(!c.country_allowed(Some("FR")));
+        assert!(
+            !c.country_allowed(None),
+            "an allow list admits only known countries"
+        );
+    }
+
+    #[test]
+    fn bad_country_codes_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KEYHAVEN_COUNTRY_DENY", "RU,Russia");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

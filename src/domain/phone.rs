@@ -74,9 +74,14 @@ impl PhoneNumber {
         self.voice_only
     }
 
+    /// The number's country (ISO 3166-1 alpha-2), when the number plan tells.
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_ref().map(|id| id.as_ref())
+    }
+
     /// The language most people at this number's country read, for templates.
     pub fn country_language(&self) -> Option<&'static str> {
-        self.region.and_then(|id| language_of(id.as_ref()))
+        self.region().and_then(language_of)
     }
 }
 

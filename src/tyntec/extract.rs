@@ -1,11 +1,11 @@
 //! Request extractors of the tyntec surface: the API key, and parameters that arrive either as
 //! query parameters (the Power Platform connector) or as a JSON body (direct API users).
 
-use std::collections::HashMap;
+use std::{collections::HashMap, net::SocketAddr};
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, FromRequestParts, Request},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
 use serde::de::DeserializeOwned;
@@ -29,27 +29,27 @@ impl FromRequestParts<AppState> for ApiKey {
             .get("apikey")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let key = match from_header {
-            Some(k) => k,
-            None => query_pairs(parts.uri.query())
+        let key = from_header.or_else(|| {
+            query_pairs(parts.uri.query())
                 .into_iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case("apikey"))
                 .map(|(_, v)| v)
-                .ok_or(Error::Unauthenticated)?,
+        });
+        let digest = key.map(|k| crypto::sha256(k.trim()));
+        let account = match &digest {
+            Some(digest) => s.api_keys.account(&s.store, digest).await?,
+            None => None,
         };
-        let digest = crypto::sha256(key.trim());
-        let account_id = s
-            .api_keys
-            .account(&s.store, &digest)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        let bucket = format!("key:{}", hex::encode(&digest[..12]));
-        s.throttle(
-            &bucket,
-            s.config.rate_limit_calls,
-            s.config.rate_limit_period_seconds,
-        )
-        .await?;
+        let (Some(account_id), Some(digest)) = (account, digest) else {
+            // Failed attempts count against the client's address: guessing keys is throttled
+            // like any other use.
+            if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                s.throttle_requests(&format!("ip:{}", addr.ip())).await?;
+            }
+            return Err(Error::Unauthenticated.into());
+        };
+        s.throttle_requests(&format!("key:{}", hex::encode(&digest[..12])))
+            .await?;
         Ok(ApiKey { account_id })
     }
 }

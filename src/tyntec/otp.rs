@@ -59,6 +59,11 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
             OtpCode::parse("otpCode", &crypto::random_code(len, settings.alphanumeric))?
         }
     };
+    if !s.config.country_allowed(req.number.region()) {
+        return Err(Error::Forbidden(
+            "numbers of this country cannot receive codes here".into(),
+        ));
+    }
     throttle_recipient(s, req.number.as_str()).await?;
 
     let now = now_ms();

@@ -111,8 +111,26 @@ async fn start_receiver() -> (SocketAddr, Arc<Receiver>) {
     (addr, receiver)
 }
 
+/// A new database for one test: a SQLite file in `dir`, or a PostgreSQL database that is
+/// dropped when the returned guard is.
+pub async fn fresh_database(
+    backend: Backend,
+    dir: &std::path::Path,
+) -> (Option<Arc<PgDatabase>>, String) {
+    match backend {
+        Backend::Sqlite => (
+            None,
+            format!("sqlite://{}", dir.join("keyhaven.db").display()),
+        ),
+        Backend::Postgres => {
+            let (db, url) = PgDatabase::create(&postgres_url().unwrap()).await;
+            (Some(Arc::new(db)), url)
+        }
+    }
+}
+
 /// A throwaway PostgreSQL database, dropped when the test ends.
-struct PgDatabase {
+pub struct PgDatabase {
     admin_url: String,
     name: String,
 }
@@ -234,16 +252,7 @@ impl TestApp {
         }
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let (receiver_addr, receiver) = start_receiver().await;
-        let (pg, database_url) = match backend {
-            Backend::Sqlite => (
-                None,
-                format!("sqlite://{}", dir.path().join("keyhaven.db").display()),
-            ),
-            Backend::Postgres => {
-                let (db, url) = PgDatabase::create(&postgres_url().unwrap()).await;
-                (Some(Arc::new(db)), url)
-            }
-        };
+        let (pg, database_url) = fresh_database(backend, dir.path()).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             database_url: Some(database_url),

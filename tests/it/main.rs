@@ -6,6 +6,7 @@
 mod harness;
 
 mod cli;
+mod durability;
 mod ops;
 mod tyntec_applications;
 mod tyntec_connector;

@@ -15,6 +15,7 @@ both_backends!(
     unavailable_provider_is_retried,
     per_recipient_limit_stops_pumping,
     resends_are_limited,
+    country_lists_guard_destinations,
 );
 
 async fn two_nodes_send_each_message_once(b: Backend) {
@@ -93,4 +94,18 @@ async fn resends_are_limited(b: Backend) {
     }
     let (status, body) = app.post(&format!("/2fa/v1/otp/{id}?via=SMS")).await;
     assert_eq!(status, 429, "{body}");
+}
+
+async fn country_lists_guard_destinations(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.country_deny = "FR".into()).await;
+    let (status, body) = app.post("/2fa/v1/otp?number=%2B33612345678").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["status"], 403);
+    assert_eq!(app.post("/2fa/v1/otp?number=%2B4915123456789").await.0, 200);
+    let (_, list) = app.get("/2fa/v1/otp").await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the refused OTP was not stored"
+    );
 }

@@ -179,6 +179,25 @@ async fn throttling_answers_429(b: Backend) {
     assert!((1..=60).contains(&retry));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], 429);
+    // Guessing keys is throttled per client address.
+    for _ in 0..3 {
+        let (status, _) = app
+            .send(
+                app.http
+                    .get(app.url("/2fa/v1/application/"))
+                    .header("apikey", "guess"),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = app
+        .send(
+            app.http
+                .get(app.url("/2fa/v1/application/"))
+                .header("apikey", "guess"),
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
     // Another key has its own budget.
     let (_, other) = app.other_account().await;
     let (status, _) = app

@@ -13,6 +13,7 @@ use crate::{
     error::Error,
     key_cache::KeyCache,
     ops::{self, metrics::Metrics},
+    passage_auth,
     storage::Store,
     throttle::Throttle,
     tyntec,
@@ -63,6 +64,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/2fa/v1", tyntec::router())
+        .nest("/v1", passage_auth::router())
         .merge(ops::router())
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -11,6 +11,7 @@ use crate::{
     crypto::{self, ServerKeys},
     delivery::Providers,
     domain::now_ms,
+    passage_auth::apps::{self, AppSettings, NewApp},
     storage::{Backend, Store},
     tyntec::accounts,
 };
@@ -44,6 +45,9 @@ enum Command {
     /// API keys of tyntec accounts.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Passage apps.
+    #[command(subcommand)]
+    App(AppCommand),
     /// Load generators against a running server.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -76,6 +80,34 @@ enum KeyCommand {
     },
     /// Revoke a key by its id.
     Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Create an app with its API key and signing key; prints `{"app_id","api_key"}`.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// The origin of the pages that run passkey ceremonies (`https://example.com`).
+        #[arg(long)]
+        auth_origin: String,
+        /// Keep an app id from the hosted service.
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value = "/")]
+        redirect_url: String,
+        #[arg(long, default_value = "/")]
+        login_url: String,
+        /// An exact URL social logins may return to (repeatable).
+        #[arg(long = "allowed-redirect-url")]
+        allowed_redirect_urls: Vec<String>,
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        public_signup: bool,
+    },
+    /// List apps.
+    List,
+    /// Sign with a new key; the old one stays published until its tokens have expired.
+    RotateKey { app_id: String },
 }
 
 #[derive(Subcommand)]
@@ -119,7 +151,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         command => {
             init_logging(config.log_format, "warn");
             let store = Store::open(&config.database_url(), 2).await?;
-            admin(&store, command).await
+            let keys = server_keys(&config)?;
+            let result = admin(&store, &keys, command).await;
+            store.close().await;
+            result
         }
     }
 }
@@ -151,7 +186,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
+async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Result<()> {
     let out = match command {
         Command::Migrate => json!({"migrated": true, "database": store.backend().as_str()}),
         Command::Account(AccountCommand::Create { name }) => {
@@ -182,6 +217,38 @@ async fn admin(store: &Store, command: Command) -> anyhow::Result<()> {
         Command::Key(KeyCommand::Revoke { key_id }) => {
             store.revoke_api_key(&key_id, now_ms()).await?;
             json!({"keyId": key_id, "revoked": true})
+        }
+        Command::App(AppCommand::Create {
+            name,
+            auth_origin,
+            id,
+            redirect_url,
+            login_url,
+            allowed_redirect_urls,
+            public_signup,
+        }) => {
+            let settings = AppSettings {
+                auth_origin,
+                redirect_url,
+                login_url,
+                allowed_redirect_urls,
+                public_signup,
+                ..AppSettings::default()
+            };
+            let new = NewApp { id, name, settings };
+            let (app, api_key) = apps::create(store, keys, new).await?;
+            json!({"app_id": app.id, "api_key": api_key})
+        }
+        Command::App(AppCommand::List) => {
+            let list = store.list_apps().await?;
+            json!(list
+                .iter()
+                .map(|a| json!({"app_id": a.id, "name": a.name, "created": a.created_at}))
+                .collect::<Vec<_>>())
+        }
+        Command::App(AppCommand::RotateKey { app_id }) => {
+            let kid = apps::rotate_key(store, keys, &app_id).await?;
+            json!({"app_id": app_id, "kid": kid})
         }
         Command::Serve | Command::Bench(_) => return Ok(()),
     };

@@ -1,5 +1,5 @@
-//! Keyhaven: a self-hosted authentication server speaking the tyntec 2FA v1 API (and, on the
-//! same foundation, the Passage Auth and Manage APIs).
+//! Keyhaven: a self-hosted authentication server speaking the tyntec 2FA v1 API and the
+//! Passage Auth and Manage APIs.
 
 pub mod app;
 pub mod bench;
@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod key_cache;
 pub mod ops;
+pub mod passage_auth;
 pub mod storage;
 pub mod throttle;
 pub mod tyntec;

@@ -1,5 +1,7 @@
-//! Secrets: random tokens, digests for look-up, keyed hashes for short codes, and sealing of
-//! values that must be read back later (a code that is resent).
+//! Secrets: random tokens, digests for look-up, keyed hashes for short codes, sealing of
+//! values that must be read back later (a code that is resent), and RS256 signing keys.
+
+pub mod rs256;
 
 use aws_lc_rs::{
     aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN},
@@ -20,9 +22,11 @@ pub fn random_token() -> String {
 
 /// SHA-256 of a high-entropy secret: enough to store and look it up by.
 pub fn sha256(secret: &str) -> Vec<u8> {
-    digest::digest(&digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .to_vec()
+    sha256_bytes(secret.as_bytes())
+}
+
+pub fn sha256_bytes(data: &[u8]) -> Vec<u8> {
+    digest::digest(&digest::SHA256, data).as_ref().to_vec()
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -72,11 +76,11 @@ impl ServerKeys {
     }
 
     /// Encrypts `plain` (nonce ‖ ciphertext ‖ tag), bound to `context` (e.g. the OTP id).
-    pub fn seal(&self, context: &str, plain: &str) -> Result<Vec<u8>, Error> {
+    pub fn seal(&self, context: &str, plain: impl AsRef<[u8]>) -> Result<Vec<u8>, Error> {
         let key = self.aead_key()?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let mut buf = plain.as_bytes().to_vec();
+        let mut buf = plain.as_ref().to_vec();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(context.as_bytes()),
@@ -88,7 +92,13 @@ impl ServerKeys {
         Ok(out)
     }
 
+    /// Opens a sealed text.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<String, Error> {
+        String::from_utf8(self.open_bytes(context, sealed)?)
+            .map_err(|_| Error::Internal(anyhow::anyhow!("sealed value is not text")))
+    }
+
+    pub fn open_bytes(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, Error> {
         let fail = || {
             Error::Internal(anyhow::anyhow!(
                 "sealed value does not open: wrong server secret?"
@@ -104,7 +114,7 @@ impl ServerKeys {
         let plain = key
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buf)
             .map_err(|_| fail())?;
-        String::from_utf8(plain.to_vec()).map_err(|_| fail())
+        Ok(plain.to_vec())
     }
 
     fn aead_key(&self) -> Result<LessSafeKey, Error> {

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod applications;
+mod apps;
 mod batch;
 mod dialect;
 mod otps;
@@ -13,6 +14,7 @@ use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
 
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
+pub use apps::{AppRow, SigningKeyRow};
 pub use batch::Statement;
 pub use dialect::Backend;
 pub use otps::OtpFilter;

@@ -67,3 +67,53 @@ fn account_create_prints_exactly_one_json_object() {
     let (ok, _) = keyhaven(dir.path(), &["key", "create", "--account", "nope"]);
     assert!(!ok);
 }
+
+#[test]
+fn app_create_prints_exactly_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "app",
+        "create",
+        "--name",
+        "Shop",
+        "--auth-origin",
+        "https://shop.example",
+    ];
+    let (ok, stdout) = keyhaven(dir.path(), &args);
+    assert!(ok);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 2);
+    let app_id = v["app_id"].as_str().unwrap();
+    assert!(v["api_key"].as_str().unwrap().len() >= 32);
+
+    let with_id = [&args[..], &["--id", "keepMe"]].concat();
+    let (ok, stdout) = keyhaven(dir.path(), &with_id);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["app_id"],
+        "keepMe"
+    );
+    let (ok, _) = keyhaven(dir.path(), &with_id);
+    assert!(!ok, "an id is taken once");
+
+    let (ok, stdout) = keyhaven(dir.path(), &["app", "rotate-key", app_id]);
+    assert!(ok);
+    assert!(serde_json::from_str::<Value>(&stdout).unwrap()["kid"].is_string());
+    let (ok, stdout) = keyhaven(dir.path(), &["app", "list"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (ok, _) = keyhaven(
+        dir.path(),
+        &["app", "create", "--name", "X", "--auth-origin", "nope"],
+    );
+    assert!(!ok);
+}

@@ -8,6 +8,7 @@ mod harness;
 mod cli;
 mod durability;
 mod ops;
+mod passage_apps;
 mod tyntec_applications;
 mod tyntec_connector;
 mod tyntec_delivery;

@@ -1,0 +1,106 @@
+//! The Passage error shape `{"code": "...", "error": "..."}`, mapped once from the domain
+//! error.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::error::Error;
+
+/// Any failure on the Passage surfaces.
+#[derive(Debug)]
+pub struct PassageError(pub Error);
+
+impl<E: Into<Error>> From<E> for PassageError {
+    fn from(e: E) -> Self {
+        PassageError(e.into())
+    }
+}
+
+/// Status, Passage code and message for a domain error.
+pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
+    match e {
+        Error::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+        Error::Unauthenticated => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_access_token",
+            "missing or invalid credentials".into(),
+        ),
+        Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".into()),
+        Error::Conflict(m) => (StatusCode::CONFLICT, "identifier_already_exists", m.clone()),
+        Error::WrongCode => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_otp",
+            "invalid code".into(),
+        ),
+        Error::TooManyAttempts => (
+            StatusCode::FORBIDDEN,
+            "otp_attempts_exceeded",
+            "too many attempts".into(),
+        ),
+        Error::Expired => (StatusCode::UNAUTHORIZED, "expired", "expired".into()),
+        Error::Gone => (StatusCode::NOT_FOUND, "not_found", "no longer valid".into()),
+        Error::RateLimited { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests".into(),
+        ),
+        Error::PayloadTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+            e.to_string(),
+        ),
+        Error::UnsupportedMediaType => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            e.to_string(),
+        ),
+        Error::MethodNotAllowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request",
+            e.to_string(),
+        ),
+        Error::Forbidden(m) => (StatusCode::FORBIDDEN, "operation_not_allowed", m.clone()),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error".into(),
+        ),
+    }
+}
+
+impl IntoResponse for PassageError {
+    fn into_response(self) -> Response {
+        if let Error::Internal(e) = &self.0 {
+            tracing::error!(error = ?e, "internal error");
+        }
+        let (status, code, message) = classify(&self.0);
+        let mut response = (status, Json(json!({"code": code, "error": message}))).into_response();
+        if let Error::RateLimited { retry_after } = self.0 {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_codes() {
+        assert_eq!(classify(&Error::invalid("x", "y")).1, "invalid_request");
+        assert_eq!(classify(&Error::Unauthenticated).0, 401);
+        assert_eq!(classify(&Error::NotFound).0, 404);
+        assert_eq!(
+            classify(&Error::Internal(anyhow::anyhow!("db"))).2,
+            "internal error"
+        );
+    }
+}

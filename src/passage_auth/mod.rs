@@ -1,0 +1,76 @@
+//! Passage Auth API v1 under `/v1/apps/{app_id}`: the App object and its published keys.
+//! (Sessions, passcodes, magic links and passkeys build on these.)
+
+pub mod apps;
+pub mod error;
+pub mod wire;
+
+use axum::{
+    extract::{Path, State},
+    routing::get,
+    Json, Router,
+};
+use serde_json::{json, Value};
+
+use self::{apps::App, error::PassageError};
+use crate::{app::AppState, domain::now_ms, error::Error};
+
+type Reply = Result<Json<Value>, PassageError>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/apps/{app_id}", get(get_app))
+        .route("/apps/{app_id}/.well-known/jwks.json", get(jwks))
+        .route(
+            "/apps/{app_id}/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .fallback(|| async { PassageError(Error::NotFound) })
+        .method_not_allowed_fallback(|| async { PassageError(Error::MethodNotAllowed) })
+}
+
+/// The token issuer of an app, also its OpenID Connect issuer.
+pub fn issuer(s: &AppState, app_id: &str) -> String {
+    format!("{}/v1/apps/{app_id}", s.config.public_url)
+}
+
+async fn load_app(s: &AppState, app_id: &str) -> Result<App, Error> {
+    s.store.get_app(app_id).await?.try_into()
+}
+
+/// Passage: GET /v1/apps/{app_id}
+async fn get_app(State(s): State<AppState>, Path(app_id): Path<String>) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let keys = s.store.published_signing_keys(&app.id, now_ms()).await?;
+    let current = keys
+        .iter()
+        .find(|k| k.retired_at.is_none())
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("app has no signing key")))?;
+    Ok(Json(json!({"app": wire::app(&app, &current.public_pem)})))
+}
+
+/// Passage: GET /v1/apps/{app_id}/.well-known/jwks.json — the current key and retired keys
+/// whose tokens may still be valid.
+async fn jwks(State(s): State<AppState>, Path(app_id): Path<String>) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let keys = s.store.published_signing_keys(&app.id, now_ms()).await?;
+    let keys = keys
+        .iter()
+        .map(|k| serde_json::from_str(&k.public_jwk).map_err(|e| Error::Internal(e.into())))
+        .collect::<Result<Vec<Value>, Error>>()?;
+    Ok(Json(json!({ "keys": keys })))
+}
+
+/// Passage: GET /v1/apps/{app_id}/.well-known/openid-configuration
+async fn openid_configuration(State(s): State<AppState>, Path(app_id): Path<String>) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let issuer = issuer(&s, &app.id);
+    Ok(Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "authorization_endpoint": format!("{}/login/{}", s.config.public_url, app.id),
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "subject_types_supported": ["public"],
+        "response_types_supported": ["code"],
+    })))
+}

@@ -1,0 +1,119 @@
+//! Passage apps and their RS256 signing keys.
+
+use super::{Store, Tx};
+use crate::error::Error;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppRow {
+    pub id: String,
+    pub name: String,
+    /// The App object's settings, as JSON.
+    pub settings: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub app_id: String,
+    /// Sealed PKCS#8.
+    pub private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub public_pem: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+impl Store {
+    pub async fn insert_app(tx: &mut Tx, app: &AppRow, api_key_hash: &[u8]) -> Result<(), Error> {
+        sqlx::query(
+            "insert into passage_apps (id, name, settings, api_key_hash, created_at, updated_at)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&app.id)
+        .bind(&app.name)
+        .bind(&app.settings)
+        .bind(api_key_hash)
+        .bind(app.created_at)
+        .bind(app.updated_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_app(&self, id: &str) -> Result<AppRow, Error> {
+        sqlx::query_as(
+            "select id, name, settings, created_at, updated_at from passage_apps where id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    pub async fn list_apps(&self) -> Result<Vec<AppRow>, Error> {
+        Ok(sqlx::query_as(
+            "select id, name, settings, created_at, updated_at from passage_apps
+              order by created_at, id",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn insert_signing_key(tx: &mut Tx, key: &SigningKeyRow) -> Result<(), Error> {
+        sqlx::query(
+            "insert into signing_keys (kid, app_id, private_key, public_jwk, public_pem,
+               created_at) values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&key.kid)
+        .bind(&key.app_id)
+        .bind(&key.private_key)
+        .bind(&key.public_jwk)
+        .bind(&key.public_pem)
+        .bind(key.created_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Retires the app's current signing keys: published until `publish_until`, no longer used.
+    pub async fn retire_signing_keys(
+        tx: &mut Tx,
+        app_id: &str,
+        now: i64,
+        publish_until: i64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "update signing_keys set retired_at = $2, publish_until = $3
+              where app_id = $1 and retired_at is null",
+        )
+        .bind(app_id)
+        .bind(now)
+        .bind(publish_until)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Keys to publish at `now`, newest first: the current one and the retired ones whose
+    /// tokens may still be valid.
+    pub async fn published_signing_keys(
+        &self,
+        app_id: &str,
+        now: i64,
+    ) -> Result<Vec<SigningKeyRow>, Error> {
+        Ok(sqlx::query_as(
+            "select kid, app_id, private_key, public_jwk, public_pem, created_at, retired_at,
+                    publish_until
+               from signing_keys
+              where app_id = $1 and (retired_at is null or publish_until > $2)
+              order by created_at desc, kid",
+        )
+        .bind(app_id)
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

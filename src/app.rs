@@ -13,7 +13,7 @@ use crate::{
     error::Error,
     key_cache::KeyCache,
     ops::{self, metrics::Metrics},
-    passage_auth,
+    passage_auth, passage_manage,
     storage::Store,
     throttle::Throttle,
     tyntec,
@@ -64,7 +64,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/2fa/v1", tyntec::router())
-        .nest("/v1", passage_auth::router())
+        .nest(
+            "/v1",
+            passage_auth::router().merge(passage_manage::router()),
+        )
         .merge(ops::router())
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod key_cache;
 pub mod ops;
 pub mod passage_auth;
+pub mod passage_manage;
 pub mod storage;
 pub mod throttle;
 pub mod tyntec;

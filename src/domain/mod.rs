@@ -1,8 +1,10 @@
 //! Parsed values shared by the surfaces: input is checked once, at the edge, into these types.
 
+mod email;
 mod otp;
 mod phone;
 
+pub use email::Email;
 pub use otp::{OtpCode, OtpStatus, PinLength, Via, MAX_CODE_LEN, MIN_CODE_LEN};
 pub use phone::PhoneNumber;
 

@@ -12,11 +12,26 @@ use crate::error::Error;
 
 /// Any failure on the Passage surfaces.
 #[derive(Debug)]
-pub struct PassageError(pub Error);
+pub struct PassageError {
+    pub error: Error,
+    /// The code a `NotFound` answers with (`user_not_found`, `app_not_found`, ...).
+    not_found_code: &'static str,
+}
 
 impl<E: Into<Error>> From<E> for PassageError {
     fn from(e: E) -> Self {
-        PassageError(e.into())
+        PassageError {
+            error: e.into(),
+            not_found_code: "not_found",
+        }
+    }
+}
+
+impl PassageError {
+    /// Names what was not found, as the SDKs expect (`user_not_found`).
+    pub fn not_found_as(mut self, code: &'static str) -> Self {
+        self.not_found_code = code;
+        self
     }
 }
 
@@ -30,7 +45,12 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
             "missing or invalid credentials".into(),
         ),
         Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".into()),
-        Error::Conflict(m) => (StatusCode::CONFLICT, "identifier_already_exists", m.clone()),
+        // The contract lists no 409: a taken identifier is a bad request.
+        Error::Conflict(m) => (
+            StatusCode::BAD_REQUEST,
+            "identifier_already_exists",
+            m.clone(),
+        ),
         Error::WrongCode => (
             StatusCode::UNAUTHORIZED,
             "invalid_otp",
@@ -74,12 +94,15 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
 
 impl IntoResponse for PassageError {
     fn into_response(self) -> Response {
-        if let Error::Internal(e) = &self.0 {
+        if let Error::Internal(e) = &self.error {
             tracing::error!(error = ?e, "internal error");
         }
-        let (status, code, message) = classify(&self.0);
+        let (status, mut code, message) = classify(&self.error);
+        if matches!(self.error, Error::NotFound) {
+            code = self.not_found_code;
+        }
         let mut response = (status, Json(json!({"code": code, "error": message}))).into_response();
-        if let Error::RateLimited { retry_after } = self.0 {
+        if let Error::RateLimited { retry_after } = self.error {
             let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);

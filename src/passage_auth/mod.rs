@@ -25,8 +25,8 @@ pub fn router() -> Router<AppState> {
             "/apps/{app_id}/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .fallback(|| async { PassageError(Error::NotFound) })
-        .method_not_allowed_fallback(|| async { PassageError(Error::MethodNotAllowed) })
+        .fallback(|| async { PassageError::from(Error::NotFound) })
+        .method_not_allowed_fallback(|| async { PassageError::from(Error::MethodNotAllowed) })
 }
 
 /// The token issuer of an app, also its OpenID Connect issuer.
@@ -34,8 +34,13 @@ pub fn issuer(s: &AppState, app_id: &str) -> String {
     format!("{}/v1/apps/{app_id}", s.config.public_url)
 }
 
-async fn load_app(s: &AppState, app_id: &str) -> Result<App, Error> {
-    s.store.get_app(app_id).await?.try_into()
+async fn load_app(s: &AppState, app_id: &str) -> Result<App, PassageError> {
+    let row = s
+        .store
+        .get_app(app_id)
+        .await
+        .map_err(|e| PassageError::from(e).not_found_as("app_not_found"))?;
+    Ok(row.try_into()?)
 }
 
 /// Passage: GET /v1/apps/{app_id}

@@ -9,6 +9,7 @@ mod dialect;
 mod otps;
 mod outbox;
 mod rate_limits;
+mod users;
 
 use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
 
@@ -20,6 +21,7 @@ pub use dialect::Backend;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, NewDelivery, Settlement};
+pub use users::UserRow;
 
 use crate::error::Error;
 

@@ -9,6 +9,7 @@ mod cli;
 mod durability;
 mod ops;
 mod passage_apps;
+mod passage_manage;
 mod tyntec_applications;
 mod tyntec_connector;
 mod tyntec_delivery;

@@ -1,0 +1,76 @@
+//! Request extractors of the Manage API: the app API key (`Authorization: Bearer`), and JSON
+//! bodies with Passage-shaped errors.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::{app::AppState, crypto, error::Error, passage_auth::error::PassageError};
+
+/// The app whose API key the request carries; the key must belong to the app in the path.
+#[derive(Debug, Clone)]
+pub struct AppKey {
+    pub app_id: String,
+}
+
+impl FromRequestParts<AppState> for AppKey {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, s)
+            .await
+            .map_err(|_| Error::NotFound)?;
+        let app_id = params
+            .into_iter()
+            .find(|(k, _)| k == "app_id")
+            .map(|(_, v)| v)
+            .ok_or(Error::NotFound)?;
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|k| crypto::sha256(k.trim()));
+        let stored = s.store.app_key_hash(&app_id).await?;
+        match (presented, stored) {
+            (Some(p), Some(stored)) if crypto::constant_time_eq(&p, &stored) => {
+                s.throttle_requests(&format!("app:{app_id}")).await?;
+                Ok(AppKey { app_id })
+            }
+            // Another app's key, no key, or no such app: never data.
+            _ => Err(Error::Unauthenticated.into()),
+        }
+    }
+}
+
+/// A JSON body; malformed input answers `{"code": "invalid_request", ...}`.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = PassageError;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, s).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::invalid("body", e.body_text())
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
+            .map(Body)
+            .map_err(|e| Error::invalid("body", e.to_string()).into())
+    }
+}

@@ -1,0 +1,169 @@
+//! Passage Manage API v1 under `/v1/apps/{app_id}`, authenticated by the app's API key
+//! (`Authorization: Bearer`): the app and its users.
+
+mod extract;
+pub mod users;
+pub mod wire;
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    routing::{get, patch},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use self::{
+    extract::{AppKey, Body},
+    users::UserRequest,
+};
+use crate::{
+    app::AppState,
+    domain::{now_ms, Email, PhoneNumber},
+    error::Error,
+    passage_auth::error::PassageError,
+};
+
+type Reply = Result<Json<Value>, PassageError>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/apps/{app_id}/users", get(list_users).post(create_user))
+        .route(
+            "/apps/{app_id}/users/{user_id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route(
+            "/apps/{app_id}/users/{user_id}/activate",
+            patch(activate_user),
+        )
+        .route(
+            "/apps/{app_id}/users/{user_id}/deactivate",
+            patch(deactivate_user),
+        )
+}
+
+fn user_error(e: Error) -> PassageError {
+    PassageError::from(e).not_found_as("user_not_found")
+}
+
+/// Manage: POST /v1/apps/{app_id}/users → 201
+async fn create_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Body(req): Body<UserRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let user = users::create(&s, &key.app_id, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"user": wire::user(&user)})),
+    ))
+}
+
+/// Manage: GET /v1/apps/{app_id}/users/{user_id}
+async fn get_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Reply {
+    let user = s
+        .store
+        .get_user(&key.app_id, &user_id)
+        .await
+        .map_err(user_error)?;
+    Ok(Json(json!({"user": wire::user(&user)})))
+}
+
+/// Manage: PATCH /v1/apps/{app_id}/users/{user_id}
+async fn update_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+    Body(req): Body<UserRequest>,
+) -> Reply {
+    let user = users::update(&s, &key.app_id, &user_id, req)
+        .await
+        .map_err(user_error)?;
+    Ok(Json(json!({"user": wire::user(&user)})))
+}
+
+/// Manage: DELETE /v1/apps/{app_id}/users/{user_id}
+async fn delete_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, PassageError> {
+    s.store
+        .delete_user(&key.app_id, &user_id)
+        .await
+        .map_err(user_error)?;
+    Ok(StatusCode::OK)
+}
+
+/// Manage: PATCH /v1/apps/{app_id}/users/{user_id}/activate
+async fn activate_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Reply {
+    set_status(&s, &key.app_id, &user_id, "active").await
+}
+
+/// Manage: PATCH /v1/apps/{app_id}/users/{user_id}/deactivate
+async fn deactivate_user(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Reply {
+    set_status(&s, &key.app_id, &user_id, "inactive").await
+}
+
+async fn set_status(s: &AppState, app_id: &str, user_id: &str, status: &str) -> Reply {
+    let user = s
+        .store
+        .set_user_status(app_id, user_id, status, now_ms())
+        .await
+        .map_err(user_error)?;
+    Ok(Json(json!({"user": wire::user(&user)})))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    identifier: Option<String>,
+    /// The last user id of the previous page.
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// Beyond the contract: GET /v1/apps/{app_id}/users?identifier=&after=&limit= — users, oldest
+/// first, with `next` naming the cursor of the following page (empty on the last).
+async fn list_users(State(s): State<AppState>, key: AppKey, Query(q): Query<ListQuery>) -> Reply {
+    let identifier = match q.identifier.as_deref().map(str::trim) {
+        Some(i) if i.contains('@') => Some(Email::parse(i)?.as_str().to_string()),
+        Some(i) if !i.is_empty() => Some(PhoneNumber::parse(i, None)?.as_str().to_string()),
+        _ => None,
+    };
+    let limit = match q.limit.as_deref() {
+        None | Some("") => 50,
+        Some(l) => l
+            .parse::<i64>()
+            .map_err(|_| Error::invalid("limit", "expected an integer"))?
+            .clamp(1, 500),
+    };
+    let page = s
+        .store
+        .list_users(
+            &key.app_id,
+            identifier.as_deref(),
+            q.after.as_deref(),
+            limit,
+        )
+        .await?;
+    let next = match page.last() {
+        Some(last) if page.len() as i64 == limit => last.id.clone(),
+        _ => String::new(),
+    };
+    let users: Vec<Value> = page.iter().map(wire::user).collect();
+    Ok(Json(json!({"users": users, "next": next})))
+}

@@ -1,0 +1,378 @@
+//! The Manage API's users, with the app API key: statuses, shapes with no `null`s, metadata
+//! validation, pagination, and isolation between apps.
+
+use keyhaven::{
+    crypto::ServerKeys,
+    passage_auth::apps::{self, AppSettings, NewApp, UserMetadataField},
+};
+use serde_json::{json, Value};
+
+use crate::{
+    both_backends,
+    harness::{Backend, TestApp},
+};
+
+both_backends!(
+    users_crud_with_the_documented_statuses,
+    user_objects_never_carry_null,
+    metadata_is_validated_against_the_schema,
+    list_users_pages_and_filters,
+    another_apps_key_gets_nothing,
+);
+
+struct Passage {
+    app_id: String,
+    key: String,
+}
+
+async fn passage_app(app: &TestApp) -> Passage {
+    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
+    let field = |name: &str, t: &str| UserMetadataField {
+        id: name.into(),
+        field_name: name.into(),
+        friendly_name: name.into(),
+        field_type: t.into(),
+        profile: true,
+        registration: false,
+    };
+    let new = NewApp {
+        id: None,
+        name: "Shop".into(),
+        settings: AppSettings {
+            auth_origin: "https://shop.example".into(),
+            user_metadata_schema: vec![field("plan", "string"), field("seats", "integer")],
+            ..AppSettings::default()
+        },
+    };
+    let (created, key) = apps::create(&app.store, &keys, new).await.unwrap();
+    Passage {
+        app_id: created.id,
+        key,
+    }
+}
+
+impl Passage {
+    async fn call(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        let url = app.url(&format!("/v1/apps/{}{path}", self.app_id));
+        let mut req = app.http.request(method, url).bearer_auth(&self.key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        app.send(req).await
+    }
+}
+
+use reqwest::Method;
+
+async fn users_crud_with_the_documented_statuses(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app(&app).await;
+    let (status, created) = p
+        .call(
+            &app,
+            Method::POST,
+            "/users",
+            Some(json!({"email": "Ann@Example.com"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let user = &created["user"];
+    assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["status"], "active");
+    let id = user["id"].as_str().unwrap();
+
+    let (status, got) = p
+        .call(&app, Method::GET, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got["user"], created["user"]);
+
+    let (status, _) = p
+        .call(
+            &app,
+            Method::POST,
+            "/users",
+            Some(json!({"email": "ann@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 400, "a taken email");
+
+    let (status, updated) = p
+        .call(
+            &app,
+            Method::PATCH,
+            &format!("/users/{id}"),
+            Some(json!({"phone": "+4915123456789"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["user"]["phone"], "+4915123456789");
+    assert_eq!(updated["user"]["email"], "ann@example.com");
+
+    let (status, off) = p
+        .call(
+            &app,
+            Method::PATCH,
+            &format!("/users/{id}/deactivate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(off["user"]["status"], "inactive");
+    let (status, on) = p
+        .call(&app, Method::PATCH, &format!("/users/{id}/activate"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(on["user"]["status"], "active");
+
+    let (status, _) = p
+        .call(&app, Method::DELETE, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = p
+        .call(&app, Method::GET, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "user_not_found");
+    assert!(body["error"].is_string());
+
+    for bad in [
+        json!({}),
+        json!({"email": "nope"}),
+        json!({"phone": "123"}),
+        json!({"nickname": "x"}),
+    ] {
+        let (status, body) = p
+            .call(&app, Method::POST, "/users", Some(bad.clone()))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["code"], "invalid_request");
+    }
+    // Malformed JSON gets the Passage shape too.
+    let url = app.url(&format!("/v1/apps/{}/users", p.app_id));
+    let (status, body) = app
+        .send(app.http.post(url).bearer_auth(&p.key).body("{\"email\":"))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["code"], "invalid_request");
+}
+
+async fn user_objects_never_carry_null(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app(&app).await;
+    let (_, created) = p
+        .call(
+            &app,
+            Method::POST,
+            "/users",
+            Some(json!({"phone": "+4915123456789"})),
+        )
+        .await;
+    let user = created["user"].as_object().unwrap();
+    for (k, v) in user {
+        assert!(!v.is_null(), "{k} is null");
+    }
+    assert_eq!(user["email"], "");
+    assert_eq!(user["external_id"], "");
+    assert_eq!(user["last_login_at"], "0001-01-01T00:00:00Z");
+    assert_eq!(user["login_count"], 0);
+    assert_eq!(user["user_metadata"], json!({}));
+    assert_eq!(user["recent_events"], json!([]));
+    assert_eq!(user["webauthn_devices"], json!([]));
+    assert_eq!(user["webauthn_types"], json!([]));
+    assert_eq!(user["social_connections"], json!({}));
+    let manage: Value =
+        serde_json::from_str(include_str!("../contracts/passage-manage.swagger.json")).unwrap();
+    let schema = &manage["paths"]["/apps/{app_id}/users/{user_id}"]["get"]["responses"]["200"]
+        ["schema"]["properties"]["user"]["properties"];
+    for (name, prop) in schema.as_object().unwrap() {
+        let v = user
+            .get(name)
+            .unwrap_or_else(|| panic!("user.{name} missing"));
+        let ok = match prop["type"].as_str().unwrap() {
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "integer" => v.is_i64(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            _ => false,
+        };
+        assert!(ok, "user.{name} has the wrong type: {v}");
+    }
+}
+
+async fn metadata_is_validated_against_the_schema(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app(&app).await;
+    let (status, created) = p
+        .call(
+            &app,
+            Method::POST,
+            "/users",
+            Some(json!({"email": "a@b.co", "user_metadata": {"plan": "pro", "seats": 3}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["user"]["id"].as_str().unwrap();
+    assert_eq!(
+        created["user"]["user_metadata"],
+        json!({"plan": "pro", "seats": 3})
+    );
+    let (status, updated) = p
+        .call(
+            &app,
+            Method::PATCH,
+            &format!("/users/{id}"),
+            Some(json!({"user_metadata": {"seats": 5}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        updated["user"]["user_metadata"],
+        json!({"plan": "pro", "seats": 5})
+    );
+    for bad in [
+        json!({"seats": "five"}),
+        json!({"unknown": 1}),
+        json!("text"),
+    ] {
+        let (status, body) = p
+            .call(
+                &app,
+                Method::PATCH,
+                &format!("/users/{id}"),
+                Some(json!({"user_metadata": bad})),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (_, after) = p
+        .call(&app, Method::GET, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(
+        after["user"]["user_metadata"],
+        json!({"plan": "pro", "seats": 5}),
+        "unchanged"
+    );
+}
+
+async fn list_users_pages_and_filters(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app(&app).await;
+    for i in 0..5 {
+        let email = format!("user{i}@example.com");
+        p.call(&app, Method::POST, "/users", Some(json!({"email": email})))
+            .await;
+    }
+    let (_, first) = p.call(&app, Method::GET, "/users?limit=2", None).await;
+    assert_eq!(first["users"].as_array().unwrap().len(), 2);
+    let mut seen: Vec<String> = Vec::new();
+    let mut next = String::new();
+    loop {
+        let (status, page) = p
+            .call(
+                &app,
+                Method::GET,
+                &format!("/users?limit=2&after={next}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        seen.extend(
+            page["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_string()),
+        );
+        next = page["next"].as_str().unwrap().to_string();
+        if next.is_empty() {
+            break;
+        }
+    }
+    // Pages walk the same order as one big page, each user once.
+    let (_, all) = p.call(&app, Method::GET, "/users?limit=500", None).await;
+    let all: Vec<String> = all["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, all);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        (0..5)
+            .map(|i| format!("user{i}@example.com"))
+            .collect::<Vec<_>>()
+    );
+    let (_, one) = p
+        .call(
+            &app,
+            Method::GET,
+            "/users?identifier=USER3@example.com",
+            None,
+        )
+        .await;
+    assert_eq!(one["users"].as_array().unwrap().len(), 1);
+    assert_eq!(one["users"][0]["email"], "user3@example.com");
+    assert_eq!(
+        p.call(&app, Method::GET, "/users?limit=many", None).await.0,
+        400
+    );
+}
+
+async fn another_apps_key_gets_nothing(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let a = passage_app(&app).await;
+    let other = passage_app(&app).await;
+    let (_, created) = a
+        .call(
+            &app,
+            Method::POST,
+            "/users",
+            Some(json!({"email": "a@b.co"})),
+        )
+        .await;
+    let id = created["user"]["id"].as_str().unwrap();
+    // B's key on A's app, and no key at all.
+    let wrong = Passage {
+        app_id: a.app_id.clone(),
+        key: other.key.clone(),
+    };
+    for p in [
+        &wrong,
+        &Passage {
+            app_id: a.app_id.clone(),
+            key: String::new(),
+        },
+    ] {
+        for (method, path) in [
+            (Method::GET, format!("/users/{id}")),
+            (Method::GET, "/users".to_string()),
+            (Method::DELETE, format!("/users/{id}")),
+            (Method::PATCH, format!("/users/{id}/deactivate")),
+        ] {
+            let (status, body) = p.call(&app, method.clone(), &path, None).await;
+            assert_eq!(status, 401, "{method} {path}: {body}");
+            assert_eq!(body["code"], "invalid_access_token");
+            assert!(!body.to_string().contains("a@b.co"));
+        }
+    }
+    // B's own key on B's app does not see A's user.
+    let (status, _) = other
+        .call(&app, Method::GET, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (_, a_user) = a
+        .call(&app, Method::GET, &format!("/users/{id}"), None)
+        .await;
+    assert_eq!(a_user["user"]["status"], "active", "untouched");
+}

@@ -22,7 +22,7 @@ impl<E: Into<Error>> From<E> for PassageError {
     fn from(e: E) -> Self {
         PassageError {
             error: e.into(),
-            not_found_code: "not_found",
+            not_found_code: "app_not_found",
         }
     }
 }
@@ -35,58 +35,47 @@ impl PassageError {
     }
 }
 
-/// Status, Passage code and message for a domain error.
+/// Status, Passage code (from the contract's code lists) and message for a domain error.
 pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
+    let status_code = |status, code| (status, code, e.to_string());
     match e {
-        Error::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+        Error::InvalidInput { .. } | Error::PayloadTooLarge | Error::UnsupportedMediaType => {
+            let status = match e {
+                Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                Error::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            status_code(status, "invalid_request")
+        }
+        // The contract lists no 409: a taken identifier is a bad request.
+        Error::Conflict(m) => (StatusCode::BAD_REQUEST, "invalid_request", m.clone()),
+        Error::MethodNotAllowed => status_code(StatusCode::METHOD_NOT_ALLOWED, "invalid_request"),
         Error::Unauthenticated => (
             StatusCode::UNAUTHORIZED,
             "invalid_access_token",
             "missing or invalid credentials".into(),
         ),
-        Error::NotFound => (StatusCode::NOT_FOUND, "not_found", "not found".into()),
-        // The contract lists no 409: a taken identifier is a bad request.
-        Error::Conflict(m) => (
-            StatusCode::BAD_REQUEST,
-            "identifier_already_exists",
-            m.clone(),
-        ),
-        Error::WrongCode => (
+        Error::WrongCode | Error::Expired | Error::Gone => (
             StatusCode::UNAUTHORIZED,
-            "invalid_otp",
-            "invalid code".into(),
+            "invalid_access_token",
+            "the code or link is invalid or expired".into(),
         ),
         Error::TooManyAttempts => (
-            StatusCode::FORBIDDEN,
-            "otp_attempts_exceeded",
+            StatusCode::UNAUTHORIZED,
+            "exceeded_attempts",
             "too many attempts".into(),
         ),
-        Error::Expired => (StatusCode::UNAUTHORIZED, "expired", "expired".into()),
-        Error::Gone => (StatusCode::NOT_FOUND, "not_found", "no longer valid".into()),
+        // Overridden per resource by `not_found_as`.
+        Error::NotFound => (StatusCode::NOT_FOUND, "app_not_found", "not found".into()),
+        Error::Forbidden(m) => (StatusCode::FORBIDDEN, "operation_not_allowed", m.clone()),
         Error::RateLimited { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             "too many requests".into(),
         ),
-        Error::PayloadTooLarge => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request",
-            e.to_string(),
-        ),
-        Error::UnsupportedMediaType => (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            e.to_string(),
-        ),
-        Error::MethodNotAllowed => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request",
-            e.to_string(),
-        ),
-        Error::Forbidden(m) => (StatusCode::FORBIDDEN, "operation_not_allowed", m.clone()),
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            "internal_server_error",
             "internal error".into(),
         ),
     }

@@ -3,6 +3,7 @@
 
 pub mod apps;
 pub mod error;
+pub mod users;
 pub mod wire;
 
 use axum::{

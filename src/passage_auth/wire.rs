@@ -5,6 +5,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
 
 use super::apps::App;
+use crate::storage::UserRow;
 
 /// The App object (`GET /v1/apps/{app_id}`). `rsa_public_key` is the current signing key's
 /// PEM, base64-encoded as the hosted service sent it.
@@ -44,5 +45,25 @@ pub fn app(app: &App, rsa_public_pem: &str) -> Value {
         "social_connections": {},
         "hosted": false,
         "created_at": crate::domain::iso_ms(app.created_at),
+    })
+}
+
+/// The Auth API's User (`GET users?identifier=`, `POST users`).
+pub fn user(u: &UserRow) -> Value {
+    let metadata = u
+        .user_metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .unwrap_or_else(|| json!({}));
+    json!({
+        "id": u.id,
+        "email": u.email.as_deref().unwrap_or(""),
+        "email_verified": u.email_verified != 0,
+        "phone": u.phone.as_deref().unwrap_or(""),
+        "phone_verified": u.phone_verified != 0,
+        "status": u.status,
+        "user_metadata": metadata,
+        "webauthn": false,
+        "webauthn_types": [],
     })
 }

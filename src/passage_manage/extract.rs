@@ -20,32 +20,55 @@ impl FromRequestParts<AppState> for AppKey {
     type Rejection = PassageError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, s)
-            .await
-            .map_err(|_| Error::NotFound)?;
-        let app_id = params
-            .into_iter()
-            .find(|(k, _)| k == "app_id")
-            .map(|(_, v)| v)
-            .ok_or(Error::NotFound)?;
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|k| crypto::sha256(k.trim()));
-        let stored = s.store.app_key_hash(&app_id).await?;
-        match (presented, stored) {
-            (Some(p), Some(stored)) if crypto::constant_time_eq(&p, &stored) => {
-                s.throttle_requests(&format!("app:{app_id}")).await?;
-                Ok(AppKey { app_id })
-            }
-            // Another app's key, no key, or no such app: never data.
-            _ => Err(Error::Unauthenticated.into()),
+        // Another app's key, no key, or no such app: never data.
+        app_key(parts, s)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated.into())
+    }
+}
+
+/// The app key when the request carries one, for routes the Auth and Manage contracts share:
+/// with the key the Manage operation answers, without it the Auth one.
+#[derive(Debug, Clone)]
+pub struct MaybeAppKey(pub Option<AppKey>);
+
+impl FromRequestParts<AppState> for MaybeAppKey {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(MaybeAppKey(app_key(parts, s).await?))
+    }
+}
+
+async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Error> {
+    let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, s).await else {
+        return Ok(None);
+    };
+    let Some(app_id) = params
+        .into_iter()
+        .find(|(k, _)| k == "app_id")
+        .map(|(_, v)| v)
+    else {
+        return Ok(None);
+    };
+    let Some(presented) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|k| crypto::sha256(k.trim()))
+    else {
+        return Ok(None);
+    };
+    match s.store.app_key_hash(&app_id).await? {
+        Some(stored) if crypto::constant_time_eq(&presented, &stored) => {
+            s.throttle_requests(&format!("app:{app_id}")).await?;
+            Ok(Some(AppKey { app_id }))
         }
+        _ => Ok(None),
     }
 }
 

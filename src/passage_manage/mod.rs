@@ -15,21 +15,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use self::{
-    extract::{AppKey, Body},
+    extract::{AppKey, Body, MaybeAppKey},
     users::UserRequest,
 };
 use crate::{
     app::AppState,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
-    passage_auth::error::PassageError,
+    passage_auth::{self, error::PassageError},
 };
 
 type Reply = Result<Json<Value>, PassageError>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/apps/{app_id}/users", get(list_users).post(create_user))
+        .route("/apps/{app_id}/users", get(get_users).post(post_users))
         .route(
             "/apps/{app_id}/users/{user_id}",
             get(get_user).patch(update_user).delete(delete_user),
@@ -48,17 +48,53 @@ fn user_error(e: Error) -> PassageError {
     PassageError::from(e).not_found_as("user_not_found")
 }
 
-/// Manage: POST /v1/apps/{app_id}/users → 201
-async fn create_user(
+/// POST /v1/apps/{app_id}/users → 201. With the app key: Manage create-user (`email`,
+/// `phone`); without: Auth create-user (`identifier`, public sign-up).
+async fn post_users(
     State(s): State<AppState>,
-    key: AppKey,
-    Body(req): Body<UserRequest>,
+    MaybeAppKey(key): MaybeAppKey,
+    Path(app_id): Path<String>,
+    Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
-    let user = users::create(&s, &key.app_id, req).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"user": wire::user(&user)})),
-    ))
+    let user = match key {
+        Some(key) => {
+            let req: UserRequest =
+                serde_json::from_value(body).map_err(|e| Error::invalid("body", e.to_string()))?;
+            wire::user(&users::create(&s, &key.app_id, req).await?)
+        }
+        None => {
+            let identifier = body["identifier"]
+                .as_str()
+                .ok_or_else(|| Error::invalid("identifier", "is required"))?;
+            let metadata = body.get("user_metadata").filter(|m| !m.is_null()).cloned();
+            let user = passage_auth::users::sign_up(&s, &app_id, identifier, metadata).await?;
+            passage_auth::wire::user(&user)
+        }
+    };
+    Ok((StatusCode::CREATED, Json(json!({ "user": user }))))
+}
+
+/// GET /v1/apps/{app_id}/users. With the app key: the Manage list (beyond the contract);
+/// without: Auth's identifier check, `{"user": null}` for an unknown identifier.
+async fn get_users(
+    State(s): State<AppState>,
+    MaybeAppKey(key): MaybeAppKey,
+    Path(app_id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Reply {
+    match key {
+        Some(key) => list_users(&s, &key.app_id, q).await,
+        None => {
+            let identifier = q
+                .identifier
+                .as_deref()
+                .ok_or_else(|| Error::invalid("identifier", "is required"))?;
+            let user = passage_auth::users::find(&s, &app_id, identifier).await?;
+            Ok(Json(
+                json!({"user": user.as_ref().map(passage_auth::wire::user)}),
+            ))
+        }
+    }
 }
 
 /// Manage: GET /v1/apps/{app_id}/users/{user_id}
@@ -136,9 +172,9 @@ struct ListQuery {
     limit: Option<String>,
 }
 
-/// Beyond the contract: GET /v1/apps/{app_id}/users?identifier=&after=&limit= — users, oldest
-/// first, with `next` naming the cursor of the following page (empty on the last).
-async fn list_users(State(s): State<AppState>, key: AppKey, Query(q): Query<ListQuery>) -> Reply {
+/// Manage, beyond the contract: `?identifier=&after=&limit=` — users, oldest first, with
+/// `next` naming the cursor of the following page (empty on the last).
+async fn list_users(s: &AppState, app_id: &str, q: ListQuery) -> Reply {
     let identifier = match q.identifier.as_deref().map(str::trim) {
         Some(i) if i.contains('@') => Some(Email::parse(i)?.as_str().to_string()),
         Some(i) if !i.is_empty() => Some(PhoneNumber::parse(i, None)?.as_str().to_string()),
@@ -153,12 +189,7 @@ async fn list_users(State(s): State<AppState>, key: AppKey, Query(q): Query<List
     };
     let page = s
         .store
-        .list_users(
-            &key.app_id,
-            identifier.as_deref(),
-            q.after.as_deref(),
-            limit,
-        )
+        .list_users(app_id, identifier.as_deref(), q.after.as_deref(), limit)
         .await?;
     let next = match page.last() {
         Some(last) if page.len() as i64 == limit => last.id.clone(),

@@ -18,6 +18,7 @@ both_backends!(
     metadata_is_validated_against_the_schema,
     list_users_pages_and_filters,
     another_apps_key_gets_nothing,
+    auth_identifier_check_and_public_signup,
 );
 
 struct Passage {
@@ -26,6 +27,10 @@ struct Passage {
 }
 
 async fn passage_app(app: &TestApp) -> Passage {
+    passage_app_with(app, |_| {}).await
+}
+
+async fn passage_app_with(app: &TestApp, tweak: impl FnOnce(&mut AppSettings)) -> Passage {
     let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
     let field = |name: &str, t: &str| UserMetadataField {
         id: name.into(),
@@ -35,14 +40,16 @@ async fn passage_app(app: &TestApp) -> Passage {
         profile: true,
         registration: false,
     };
+    let mut settings = AppSettings {
+        auth_origin: "https://shop.example".into(),
+        user_metadata_schema: vec![field("plan", "string"), field("seats", "integer")],
+        ..AppSettings::default()
+    };
+    tweak(&mut settings);
     let new = NewApp {
         id: None,
         name: "Shop".into(),
-        settings: AppSettings {
-            auth_origin: "https://shop.example".into(),
-            user_metadata_schema: vec![field("plan", "string"), field("seats", "integer")],
-            ..AppSettings::default()
-        },
+        settings,
     };
     let (created, key) = apps::create(&app.store, &keys, new).await.unwrap();
     Passage {
@@ -356,7 +363,6 @@ async fn another_apps_key_gets_nothing(b: Backend) {
     ] {
         for (method, path) in [
             (Method::GET, format!("/users/{id}")),
-            (Method::GET, "/users".to_string()),
             (Method::DELETE, format!("/users/{id}")),
             (Method::PATCH, format!("/users/{id}/deactivate")),
         ] {
@@ -366,6 +372,10 @@ async fn another_apps_key_gets_nothing(b: Backend) {
             assert!(!body.to_string().contains("a@b.co"));
         }
     }
+    // Without A's key the shared users route is the Auth API's identifier check: no list.
+    let (status, body) = wrong.call(&app, Method::GET, "/users", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.get("users").is_none());
     // B's own key on B's app does not see A's user.
     let (status, _) = other
         .call(&app, Method::GET, &format!("/users/{id}"), None)
@@ -375,4 +385,84 @@ async fn another_apps_key_gets_nothing(b: Backend) {
         .call(&app, Method::GET, &format!("/users/{id}"), None)
         .await;
     assert_eq!(a_user["user"]["status"], "active", "untouched");
+}
+
+async fn auth_identifier_check_and_public_signup(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app(&app).await;
+    let base = app.url(&format!("/v1/apps/{}", p.app_id));
+    // No app key: the Auth API's behaviour, even with some other bearer token.
+    let check = |identifier: &str| {
+        app.send(
+            app.http
+                .get(format!(
+                    "{base}/users?identifier={}",
+                    crate::harness::urlencode(identifier)
+                ))
+                .bearer_auth("a-user-session-token"),
+        )
+    };
+    let (status, body) = check("new@example.com").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"user": null}));
+
+    let (status, created) = app
+        .send(
+            app.http
+                .post(format!("{base}/users"))
+                .json(&json!({"identifier": "New@Example.com", "user_metadata": {"plan": "free"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let user = &created["user"];
+    let required = [
+        "email",
+        "email_verified",
+        "id",
+        "phone",
+        "phone_verified",
+        "status",
+        "user_metadata",
+        "webauthn",
+        "webauthn_types",
+    ];
+    for field in required {
+        assert!(
+            user.get(field).is_some_and(|v| !v.is_null()),
+            "{field}: {user}"
+        );
+    }
+    assert_eq!(user["email"], "new@example.com");
+    assert_eq!(user["user_metadata"], json!({"plan": "free"}));
+    let (_, found) = check("NEW@example.com").await;
+    assert_eq!(found["user"]["id"], user["id"]);
+
+    let (status, body) = app
+        .send(
+            app.http
+                .post(format!("{base}/users"))
+                .json(&json!({"identifier": "+4915123456789"})),
+        )
+        .await;
+    assert_eq!(status, 400, "this app takes emails only: {body}");
+    assert_eq!(body["code"], "invalid_request");
+
+    let closed = passage_app_with(&app, |s| s.public_signup = false).await;
+    let (status, body) = app
+        .send(
+            app.http
+                .post(app.url(&format!("/v1/apps/{}/users", closed.app_id)))
+                .json(&json!({"identifier": "x@example.com"})),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["code"], "operation_not_allowed");
+    let (status, body) = app
+        .send(
+            app.http
+                .get(app.url("/v1/apps/nope/users?identifier=a@b.co")),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "app_not_found");
 }

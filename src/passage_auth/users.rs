@@ -1,0 +1,99 @@
+//! Users as end users meet them: does an identifier exist, and public sign-up.
+
+use serde_json::Value;
+
+use super::apps::App;
+use crate::{
+    app::AppState,
+    domain::{now_ms, Email, PhoneNumber},
+    error::Error,
+    passage_manage::users::{self as manage_users, UserRequest},
+    storage::UserRow,
+};
+
+/// An identifier is an email (it has an `@`) or a phone number; the app says which it takes.
+pub enum Identifier {
+    Email(Email),
+    Phone(PhoneNumber),
+}
+
+impl Identifier {
+    pub fn parse(app: &App, input: &str) -> Result<Identifier, Error> {
+        let allowed = app.settings.allowed_identifier.as_str();
+        let id = if input.contains('@') {
+            Identifier::Email(Email::parse(input)?)
+        } else {
+            Identifier::Phone(PhoneNumber::parse(input, None)?)
+        };
+        let ok = match id {
+            Identifier::Email(_) => matches!(allowed, "email" | "both"),
+            Identifier::Phone(_) => matches!(allowed, "phone" | "both"),
+        };
+        if !ok {
+            return Err(Error::invalid(
+                "identifier",
+                format!("this app takes {allowed}"),
+            ));
+        }
+        Ok(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Identifier::Email(e) => e.as_str(),
+            Identifier::Phone(p) => p.as_str(),
+        }
+    }
+}
+
+pub async fn find(s: &AppState, app_id: &str, identifier: &str) -> Result<Option<UserRow>, Error> {
+    let app: App = s.store.get_app(app_id).await?.try_into()?;
+    let id = Identifier::parse(&app, identifier)?;
+    Ok(s.store
+        .list_users(&app.id, Some(id.as_str()), None, 1)
+        .await?
+        .into_iter()
+        .next())
+}
+
+/// Public sign-up, when the app allows it.
+pub async fn sign_up(
+    s: &AppState,
+    app_id: &str,
+    identifier: &str,
+    user_metadata: Option<Value>,
+) -> Result<UserRow, Error> {
+    let app: App = s.store.get_app(app_id).await?.try_into()?;
+    if !app.settings.public_signup {
+        return Err(Error::Forbidden(
+            "this app does not allow public sign-up".into(),
+        ));
+    }
+    let request = match Identifier::parse(&app, identifier)? {
+        Identifier::Email(e) => UserRequest {
+            email: Some(e.as_str().to_string()),
+            ..UserRequest::default()
+        },
+        Identifier::Phone(p) => UserRequest {
+            phone: Some(p.as_str().to_string()),
+            ..UserRequest::default()
+        },
+    };
+    let mut user = manage_users::create(
+        s,
+        &app.id,
+        UserRequest {
+            user_metadata,
+            ..request
+        },
+    )
+    .await?;
+    // Self-registered users whose identifier must be verified first start as pending.
+    if app.settings.require_identifier_verification {
+        user = s
+            .store
+            .set_user_status(&app.id, &user.id, "pending", now_ms())
+            .await?;
+    }
+    Ok(user)
+}

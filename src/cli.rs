@@ -114,6 +114,8 @@ enum AppCommand {
 enum BenchCommand {
     /// send → capture → check round trips against the tyntec API.
     Tyntec(crate::bench::tyntec::TyntecBenchArgs),
+    /// RS256 signatures per second on this machine (the ceiling of token issuance).
+    Rsa(crate::bench::rsa::RsaBenchArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -128,6 +130,11 @@ pub async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(BenchCommand::Rsa(args)) = &cli.command {
+        let rate = crate::bench::rsa::run(args)?;
+        println!("{}", json!({"rs256_signatures_per_second": rate.round()}));
+        return Ok(());
+    }
     if let Command::Bench(BenchCommand::Tyntec(args)) = cli.command {
         init_logging(LogFormat::Human, "warn");
         let json = args.json;

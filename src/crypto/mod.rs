@@ -35,9 +35,23 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A code of `len` characters from the CSPRNG: digits, or digits and capital letters.
 pub fn random_code(len: usize, alphanumeric: bool) -> String {
-    const DIGITS: &[u8] = b"0123456789";
-    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let alphabet = if alphanumeric { ALNUM } else { DIGITS };
+    let alphabet: &[u8] = if alphanumeric {
+        b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    } else {
+        b"0123456789"
+    };
+    random_chars(alphabet, len)
+}
+
+/// An id as the hosted Passage service made them: 24 letters and digits.
+pub fn random_id() -> String {
+    random_chars(
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+        24,
+    )
+}
+
+fn random_chars(alphabet: &[u8], len: usize) -> String {
     let mut rng = OsRng;
     (0..len)
         .map(|_| char::from(alphabet[rng.gen_range(0..alphabet.len())]))

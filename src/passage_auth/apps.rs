@@ -1,7 +1,6 @@
 //! Passage apps: settings, creation with an API key and a signing key, key rotation, and the
 //! published keys.
 
-use rand::{rngs::OsRng, Rng};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -121,7 +120,7 @@ pub struct NewApp {
 pub async fn create(store: &Store, keys: &ServerKeys, new: NewApp) -> Result<(App, String), Error> {
     let id = match new.id {
         Some(id) => app_id(&id)?,
-        None => random_app_id(),
+        None => crypto::random_id(),
     };
     let name = new.name.trim().to_string();
     if name.is_empty() || name.len() > 200 {
@@ -187,15 +186,6 @@ pub fn current_signing_key(
     SigningKey::from_pkcs8(&row.kid, &pkcs8)
 }
 
-/// Passage app ids are 24 letters and digits.
-fn random_app_id() -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = OsRng;
-    (0..24)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
-        .collect()
-}
-
 /// An id kept from the hosted service: 1 to 64 letters, digits, `-` or `_`.
 fn app_id(id: &str) -> Result<String, Error> {
     let ok = (1..=64).contains(&id.len())
@@ -252,7 +242,6 @@ mod tests {
 
     #[test]
     fn app_ids() {
-        assert_eq!(random_app_id().len(), 24);
         assert!(app_id("Old_App-1").is_ok());
         assert!(app_id("has space").is_err());
         assert!(app_id("").is_err());

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::{
     app::AppState,
+    crypto,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
     passage_auth::apps::{App, UserMetadataField},
@@ -50,7 +51,7 @@ pub async fn create(s: &AppState, app_id: &str, req: UserRequest) -> Result<User
         .transpose()?;
     let now = now_ms();
     let user = UserRow {
-        id: random_user_id(),
+        id: crypto::random_id(),
         app_id: app.id,
         email: email.map(|e| e.as_str().to_string()),
         phone: phone.map(|p| p.as_str().to_string()),
@@ -164,15 +165,6 @@ pub fn metadata(
         merged.insert(name, value);
     }
     Ok(merged)
-}
-
-/// Passage user ids are 24 letters and digits.
-fn random_user_id() -> String {
-    use rand::{rngs::OsRng, Rng};
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    (0..24)
-        .map(|_| char::from(ALPHABET[OsRng.gen_range(0..ALPHABET.len())]))
-        .collect()
 }
 
 #[cfg(test)]

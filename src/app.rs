@@ -73,7 +73,12 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             ops::metrics::track,
         ))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path only: query strings may carry an API key (`?apiKey=`).
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
         .layer(CatchPanicLayer::custom(tyntec::error::panic_response))
         .with_state(state)
 }

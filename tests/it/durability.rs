@@ -1,5 +1,5 @@
-//! `kill -9` loses no acknowledged write: the real binary, killed under load, restarted on the
-//! same database.
+//! The real binary: `kill -9` under load loses no acknowledged write, and the log never holds
+//! a secret.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -14,6 +14,78 @@ use crate::{
 };
 
 both_backends!(kill_nine_loses_no_acknowledged_otp);
+
+#[tokio::test]
+async fn debug_logs_hold_no_key_and_no_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("k.db").display());
+    let out = command(&db, dir.path())
+        .args(["account", "create", "--name", "logs"])
+        .output()
+        .unwrap();
+    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let port = free_port();
+    let log = dir.path().join("server.log");
+    let child = command(&db, dir.path())
+        .arg("serve")
+        .env("KEYHAVEN_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/healthz", server.base))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/2fa/v1/otp?number=%2B4915123456789&via=SMS&otpCode=9137&apiKey={key}",
+        server.base
+    );
+    let res = http.post(url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let id = res.json::<Value>().await.unwrap()["otpId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = format!("{}/2fa/v1/otp/{id}/check?otpCode=9137", server.base);
+    assert_eq!(
+        http.post(check)
+            .header("apikey", &key)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    // The development outbox got the message: the one place a code may be written.
+    let outbox = dir.path().join("outbox.log");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&outbox).is_ok_and(|o| o.contains("9137")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(std::fs::read_to_string(&outbox).unwrap().contains("9137"));
+    server.kill9();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("DEBUG"), "debug logging was on");
+    assert!(!logged.contains(&key), "the API key reached the log");
+    assert!(!logged.contains("9137"), "the code reached the log");
+}
 
 struct Server {
     child: Child,

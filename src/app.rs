@@ -95,14 +95,18 @@ pub async fn bind(
 )> {
     let listener = TcpListener::bind(state.config.listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(state.clone());
+    // CORS runs before routing, so that preflights reach it on every path and method.
+    let cors = middleware::from_fn_with_state(state.clone(), passage_auth::cors::cors);
+    let app = tower::Layer::layer(&cors, router(state.clone()));
     let worker = delivery::worker::Worker::new(state, providers);
     let server = async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(worker.run(stop_rx));
         let served = axum::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app),
         )
         .with_graceful_shutdown(shutdown)
         .await;

@@ -2,6 +2,7 @@
 //! (Sessions, passcodes, magic links and passkeys build on these.)
 
 pub mod apps;
+pub mod cors;
 pub mod error;
 pub mod users;
 pub mod wire;

@@ -18,6 +18,7 @@ both_backends!(
     jwks_and_openid_configuration,
     rotated_keys_stay_published_and_new_tokens_use_the_new_key,
     unknown_apps_answer_in_passage_shape,
+    cors_allows_the_auth_origin_on_every_answer,
 );
 
 fn server_keys(app: &TestApp) -> ServerKeys {
@@ -219,4 +220,66 @@ async fn unknown_apps_answer_in_passage_shape(b: Backend) {
             "{path}: {body}"
         );
     }
+}
+
+async fn cors_allows_the_auth_origin_on_every_answer(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let id = create_app(&app, None).await;
+    let origin = "https://shop.example";
+    let preflight = app
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            app.url(&format!("/v1/apps/{id}/users")),
+        )
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, passage-version",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], origin);
+    let methods = h["access-control-allow-methods"].to_str().unwrap();
+    for m in ["GET", "POST", "PATCH", "DELETE"] {
+        assert!(methods.contains(m), "{methods}");
+    }
+    let allowed = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    for name in ["content-type", "passage-version", "authorization"] {
+        assert!(allowed.contains(name), "{allowed}");
+    }
+    // A GET and an error answer carry it too.
+    for path in [
+        format!("/v1/apps/{id}"),
+        format!("/v1/apps/{id}/users?identifier=bad"),
+    ] {
+        let res = app
+            .http
+            .get(app.url(&path))
+            .header("Origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            res.headers()["access-control-allow-origin"],
+            origin,
+            "{path}"
+        );
+    }
+    // Another origin gets no CORS grant.
+    let res = app
+        .http
+        .get(app.url(&format!("/v1/apps/{id}")))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
 }

@@ -30,6 +30,7 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     pub throttle: Arc<Throttle>,
     pub api_keys: Arc<KeyCache>,
+    pub signing_keys: Arc<passage_auth::session::SigningKeys>,
 }
 
 impl AppState {
@@ -42,6 +43,7 @@ impl AppState {
             outbox_wake: Arc::new(Notify::new()),
             throttle: Arc::default(),
             api_keys: Arc::default(),
+            signing_keys: Arc::default(),
         }
     }
 

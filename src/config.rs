@@ -80,6 +80,9 @@ pub struct Config {
 
     pub rate_limit_calls: u32,
     pub rate_limit_period_seconds: u64,
+    /// A rotated refresh token presented again within this many seconds gets the same
+    /// successor (parallel tabs); later, it revokes its family.
+    pub refresh_grace_seconds: u64,
     /// Resends allowed per OTP.
     pub otp_resend_limit: u32,
     /// Database pool size (PostgreSQL; SQLite readers).
@@ -113,6 +116,7 @@ impl Default for Config {
             country_deny: String::new(),
             rate_limit_calls: 100,
             rate_limit_period_seconds: 60,
+            refresh_grace_seconds: 30,
             otp_resend_limit: 5,
             database_max_connections: 16,
         }

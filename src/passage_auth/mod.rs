@@ -4,17 +4,22 @@
 pub mod apps;
 pub mod cors;
 pub mod error;
+pub mod extract;
+pub mod otp;
+pub mod session;
 pub mod users;
 pub mod wire;
 
 use axum::{
-    extract::{Path, State},
-    routing::get,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    routing::{get, post},
     Json, Router,
 };
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use self::{apps::App, error::PassageError};
+use self::{apps::App, error::PassageError, extract::Body};
 use crate::{app::AppState, domain::now_ms, error::Error};
 
 type Reply = Result<Json<Value>, PassageError>;
@@ -23,6 +28,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/apps/{app_id}", get(get_app))
         .route("/apps/{app_id}/.well-known/jwks.json", get(jwks))
+        .route("/apps/{app_id}/login/otp", post(login_otp))
+        .route("/apps/{app_id}/register/otp", post(register_otp))
+        .route("/apps/{app_id}/otp/activate", post(activate_otp))
+        .route(
+            "/apps/{app_id}/tokens",
+            post(refresh_tokens).delete(revoke_tokens),
+        )
         .route(
             "/apps/{app_id}/.well-known/openid-configuration",
             get(openid_configuration),
@@ -80,4 +92,77 @@ async fn openid_configuration(State(s): State<AppState>, Path(app_id): Path<Stri
         "subject_types_supported": ["public"],
         "response_types_supported": ["code"],
     })))
+}
+
+#[derive(Debug, Deserialize)]
+struct IdentifierRequest {
+    identifier: String,
+}
+
+/// Passage: POST /v1/apps/{app_id}/login/otp → 201 `{otp_id}`
+async fn login_otp(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<IdentifierRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let otp_id = otp::login(&s, &app_id, &req.identifier)
+        .await
+        .map_err(|e| PassageError::from(e).not_found_as("user_not_found"))?;
+    Ok((StatusCode::CREATED, Json(json!({ "otp_id": otp_id }))))
+}
+
+/// Passage: POST /v1/apps/{app_id}/register/otp → 201 `{otp_id}`
+async fn register_otp(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<IdentifierRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let otp_id = otp::register(&s, &app_id, &req.identifier).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "otp_id": otp_id }))))
+}
+
+#[derive(Debug, Deserialize)]
+struct ActivateRequest {
+    otp: String,
+    otp_id: String,
+}
+
+/// Passage: POST /v1/apps/{app_id}/otp/activate → 200 AuthResponse
+async fn activate_otp(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<ActivateRequest>,
+) -> Reply {
+    let result = otp::activate(&s, &app_id, &req.otp_id, &req.otp).await?;
+    Ok(Json(json!({ "auth_result": result })))
+}
+
+#[derive(Debug, Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// Passage: POST /v1/apps/{app_id}/tokens → 201 AuthResponse
+async fn refresh_tokens(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<RefreshRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let app = load_app(&s, &app_id).await?;
+    let result = session::refresh(&s, &app, &req.refresh_token).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "auth_result": result }))))
+}
+
+/// Passage: DELETE /v1/apps/{app_id}/tokens?refresh_token=
+async fn revoke_tokens(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<StatusCode, PassageError> {
+    let app = load_app(&s, &app_id).await?;
+    let token = q
+        .get("refresh_token")
+        .ok_or_else(|| Error::invalid("refresh_token", "is required"))?;
+    session::revoke(&s, &app, token).await?;
+    Ok(StatusCode::OK)
 }

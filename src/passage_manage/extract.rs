@@ -1,12 +1,9 @@
-//! Request extractors of the Manage API: the app API key (`Authorization: Bearer`), and JSON
-//! bodies with Passage-shaped errors.
+//! The Manage API's credential: the app API key (`Authorization: Bearer`).
 
 use axum::{
-    body::Bytes,
-    extract::{FromRequest, FromRequestParts, Path, Request},
+    extract::{FromRequestParts, Path},
     http::{header, request::Parts},
 };
-use serde::de::DeserializeOwned;
 
 use crate::{app::AppState, crypto, error::Error, passage_auth::error::PassageError};
 
@@ -69,31 +66,5 @@ async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Erro
             Ok(Some(AppKey { app_id }))
         }
         _ => Ok(None),
-    }
-}
-
-/// A JSON body; malformed input answers `{"code": "invalid_request", ...}`.
-#[derive(Debug)]
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
-    type Rejection = PassageError;
-
-    async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, s).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge
-            } else {
-                Error::invalid("body", e.body_text())
-            }
-        })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
-            .map(Body)
-            .map_err(|e| Error::invalid("body", e.to_string()).into())
     }
 }

@@ -15,14 +15,14 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use self::{
-    extract::{AppKey, Body, MaybeAppKey},
+    extract::{AppKey, MaybeAppKey},
     users::UserRequest,
 };
 use crate::{
     app::AppState,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
-    passage_auth::{self, error::PassageError},
+    passage_auth::{self, error::PassageError, extract::Body},
 };
 
 type Reply = Result<Json<Value>, PassageError>;

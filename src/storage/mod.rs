@@ -9,6 +9,7 @@ mod dialect;
 mod otps;
 mod outbox;
 mod rate_limits;
+mod sessions;
 mod users;
 
 use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
@@ -21,6 +22,7 @@ pub use dialect::Backend;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, NewDelivery, Settlement};
+pub use sessions::{PasscodeRow, RefreshTokenRow};
 pub use users::UserRow;
 
 use crate::error::Error;

@@ -10,6 +10,7 @@ mod durability;
 mod ops;
 mod passage_apps;
 mod passage_manage;
+mod passage_sessions;
 mod tyntec_applications;
 mod tyntec_connector;
 mod tyntec_delivery;

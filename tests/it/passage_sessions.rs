@@ -1,0 +1,278 @@
+//! Passage sessions: passcode login over SMS, auth tokens checked with an independent JWT
+//! implementation against the served JWKS, refresh rotation with its grace window, revocation.
+
+use futures::future::join_all;
+use keyhaven::{
+    crypto::ServerKeys,
+    passage_auth::apps::{self, AppSettings, NewApp},
+};
+use serde_json::{json, Value};
+
+use crate::{
+    both_backends,
+    harness::{code_in, Backend, TestApp},
+};
+
+both_backends!(
+    register_and_login_by_sms_passcode,
+    passcodes_are_single_use_with_limited_attempts,
+    refresh_rotates_with_a_grace_window,
+    reuse_after_the_grace_window_revokes_the_family,
+    deactivated_users_cannot_log_in_or_refresh,
+);
+
+const PHONE: &str = "+4915123456789";
+
+async fn phone_app(app: &TestApp) -> String {
+    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
+    let new = NewApp {
+        id: None,
+        name: "Shop".into(),
+        settings: AppSettings {
+            auth_origin: "https://shop.example".into(),
+            allowed_identifier: "both".into(),
+            session_timeout_length: 600,
+            ..AppSettings::default()
+        },
+    };
+    let (created, _) = apps::create(&app.store, &keys, new).await.unwrap();
+    created.id
+}
+
+async fn post(
+    app: &TestApp,
+    app_id: &str,
+    path: &str,
+    body: Value,
+) -> (reqwest::StatusCode, Value) {
+    let url = app.url(&format!("/v1/apps/{app_id}{path}"));
+    app.send(app.http.post(url).json(&body)).await
+}
+
+/// register/otp → the SMS → otp/activate: the auth result.
+async fn register(app: &TestApp, app_id: &str) -> Value {
+    let (status, started) = post(app, app_id, "/register/otp", json!({"identifier": PHONE})).await;
+    assert_eq!(status, 201, "{started}");
+    let code = code_in(app.receiver.next_for(PHONE).await["text"].as_str().unwrap());
+    let otp_id = started["otp_id"].as_str().unwrap();
+    let (status, auth) = post(
+        app,
+        app_id,
+        "/otp/activate",
+        json!({"otp": code, "otp_id": otp_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{auth}");
+    auth["auth_result"].clone()
+}
+
+/// Checks `token` with `jsonwebtoken` against the served JWKS, RS256 pinned, audience checked.
+async fn verify(app: &TestApp, app_id: &str, token: &str) -> Value {
+    let (_, jwks) = app
+        .send(
+            app.http
+                .get(app.url(&format!("/v1/apps/{app_id}/.well-known/jwks.json"))),
+        )
+        .await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[app_id]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+async fn register_and_login_by_sms_passcode(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    let result = register(&app, &app_id).await;
+    let claims = verify(&app, &app_id, result["auth_token"].as_str().unwrap()).await;
+    assert_eq!(claims["aud"], json!([app_id]));
+    assert_eq!(
+        claims["iss"],
+        format!("{}/v1/apps/{app_id}", app.config.public_url)
+    );
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        600
+    );
+    assert_eq!(result["redirect_url"], "/");
+    assert!(result["refresh_token"].as_str().unwrap().len() >= 32);
+    assert!(result["refresh_token_expiration"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    let user_id = claims["sub"].as_str().unwrap();
+    let (_, found) = app
+        .send(app.http.get(app.url(&format!(
+            "/v1/apps/{app_id}/users?identifier=%2B4915123456789"
+        ))))
+        .await;
+    assert_eq!(found["user"]["id"], user_id);
+    assert_eq!(
+        found["user"]["phone_verified"], true,
+        "the passcode proved the phone"
+    );
+
+    // Log in again.
+    let (status, started) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
+    assert_eq!(status, 201);
+    let code = code_in(app.receiver.next_for(PHONE).await["text"].as_str().unwrap());
+    let (status, auth) = post(
+        &app,
+        &app_id,
+        "/otp/activate",
+        json!({"otp": code, "otp_id": started["otp_id"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let again = verify(
+        &app,
+        &app_id,
+        auth["auth_result"]["auth_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(again["sub"], user_id);
+
+    let (status, body) = post(
+        &app,
+        &app_id,
+        "/login/otp",
+        json!({"identifier": "+4915198765432"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["code"], "user_not_found");
+}
+
+async fn passcodes_are_single_use_with_limited_attempts(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    register(&app, &app_id).await;
+    let (_, started) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
+    let code = code_in(app.receiver.next_for(PHONE).await["text"].as_str().unwrap());
+    let otp_id = started["otp_id"].as_str().unwrap();
+    // Ten concurrent activations with the right code: exactly one session.
+    let body = json!({"otp": code, "otp_id": otp_id});
+    let results =
+        join_all((0..10).map(|_| post(&app, &app_id, "/otp/activate", body.clone()))).await;
+    assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1);
+    assert!(results
+        .iter()
+        .all(|(s, b)| *s == 200 || (*s == 401 && b["code"].is_string())));
+
+    let (_, started) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
+    let code = code_in(app.receiver.next_for(PHONE).await["text"].as_str().unwrap());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let otp_id = started["otp_id"].as_str().unwrap();
+    for _ in 0..4 {
+        let (status, _) = post(
+            &app,
+            &app_id,
+            "/otp/activate",
+            json!({"otp": wrong, "otp_id": otp_id}),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, body) = post(
+        &app,
+        &app_id,
+        "/otp/activate",
+        json!({"otp": wrong, "otp_id": otp_id}),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (401, Some("exceeded_attempts"))
+    );
+    let (status, _) = post(
+        &app,
+        &app_id,
+        "/otp/activate",
+        json!({"otp": code, "otp_id": otp_id}),
+    )
+    .await;
+    assert_eq!(status, 401, "the right code after the attempts are used up");
+}
+
+async fn refresh(app: &TestApp, app_id: &str, token: &str) -> (reqwest::StatusCode, Value) {
+    post(app, app_id, "/tokens", json!({"refresh_token": token})).await
+}
+
+async fn refresh_rotates_with_a_grace_window(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    let first = register(&app, &app_id).await;
+    let token = first["refresh_token"].as_str().unwrap().to_string();
+    // Twenty tabs refresh the same token at once: one family, one successor, no revocation.
+    let results = join_all((0..20).map(|_| refresh(&app, &app_id, &token))).await;
+    assert!(
+        results.iter().all(|(s, _)| *s == 201),
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let successors: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|(_, b)| b["auth_result"]["refresh_token"].as_str().unwrap())
+        .collect();
+    assert_eq!(successors.len(), 1, "every tab got the same successor");
+    let successor = successors.into_iter().next().unwrap().to_string();
+    assert_ne!(successor, token);
+    let claims = verify(
+        &app,
+        &app_id,
+        results[0].1["auth_result"]["auth_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(claims["aud"], json!([app_id]));
+    // The successor works and rotates in turn.
+    let (status, next) = refresh(&app, &app_id, &successor).await;
+    assert_eq!(status, 201);
+    assert_ne!(next["auth_result"]["refresh_token"], successor.as_str());
+    // Logout revokes the session: its newest token stops working.
+    let newest = next["auth_result"]["refresh_token"].as_str().unwrap();
+    let url = app.url(&format!("/v1/apps/{app_id}/tokens?refresh_token={newest}"));
+    let (status, _) = app.send(app.http.delete(url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(refresh(&app, &app_id, newest).await.0, 401);
+    assert_eq!(refresh(&app, &app_id, "not-a-token").await.0, 401);
+}
+
+async fn reuse_after_the_grace_window_revokes_the_family(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.refresh_grace_seconds = 0).await;
+    let app_id = phone_app(&app).await;
+    let first = register(&app, &app_id).await;
+    let stolen = first["refresh_token"].as_str().unwrap().to_string();
+    let (status, rotated) = refresh(&app, &app_id, &stolen).await;
+    assert_eq!(status, 201);
+    let successor = rotated["auth_result"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, body) = refresh(&app, &app_id, &stolen).await;
+    assert_eq!(status, 401, "reuse of a rotated token: {body}");
+    assert_eq!(
+        refresh(&app, &app_id, &successor).await.0,
+        401,
+        "the whole family is revoked"
+    );
+}
+
+async fn deactivated_users_cannot_log_in_or_refresh(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    let first = register(&app, &app_id).await;
+    let claims = verify(&app, &app_id, first["auth_token"].as_str().unwrap()).await;
+    let user_id = claims["sub"].as_str().unwrap();
+    app.store
+        .set_user_status(&app_id, user_id, "inactive", keyhaven::domain::now_ms())
+        .await
+        .unwrap();
+    let (status, body) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
+    assert_eq!(status, 403, "{body}");
+    let token = first["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&app, &app_id, token).await.0, 401);
+}

@@ -8,7 +8,7 @@ pub mod wire;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{get, patch},
+    routing::{delete, get, patch},
     Json, Router,
 };
 use serde::Deserialize;
@@ -41,6 +41,15 @@ pub fn router() -> Router<AppState> {
         .route(
             "/apps/{app_id}/users/{user_id}/deactivate",
             patch(deactivate_user),
+        )
+        .route(
+            "/apps/{app_id}/users/{user_id}/tokens",
+            delete(revoke_user_tokens),
+        )
+        .route("/apps/{app_id}/users/{user_id}/devices", get(list_devices))
+        .route(
+            "/apps/{app_id}/users/{user_id}/devices/{device_id}",
+            delete(delete_device),
         )
 }
 
@@ -162,6 +171,49 @@ async fn set_status(s: &AppState, app_id: &str, user_id: &str, status: &str) -> 
         .await
         .map_err(user_error)?;
     Ok(Json(json!({"user": wire::user(&user)})))
+}
+
+/// Manage: DELETE /v1/apps/{app_id}/users/{user_id}/tokens — signs the user out everywhere.
+async fn revoke_user_tokens(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Result<StatusCode, PassageError> {
+    s.store
+        .get_user(&key.app_id, &user_id)
+        .await
+        .map_err(user_error)?;
+    s.store
+        .revoke_user_refresh_tokens(&key.app_id, &user_id, now_ms())
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Manage: GET /v1/apps/{app_id}/users/{user_id}/devices — the user's passkeys.
+async fn list_devices(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id)): Path<(String, String)>,
+) -> Reply {
+    s.store
+        .get_user(&key.app_id, &user_id)
+        .await
+        .map_err(user_error)?;
+    // Passkeys are registered by the WebAuthn ceremonies, which come with their own issue.
+    Ok(Json(json!({ "devices": [] })))
+}
+
+/// Manage: DELETE /v1/apps/{app_id}/users/{user_id}/devices/{device_id}
+async fn delete_device(
+    State(s): State<AppState>,
+    key: AppKey,
+    Path((_, user_id, _device_id)): Path<(String, String, String)>,
+) -> Result<StatusCode, PassageError> {
+    s.store
+        .get_user(&key.app_id, &user_id)
+        .await
+        .map_err(user_error)?;
+    Err(PassageError::from(Error::NotFound).not_found_as("device_not_found"))
 }
 
 #[derive(Debug, Deserialize)]

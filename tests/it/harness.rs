@@ -129,6 +129,88 @@ pub async fn fresh_database(
     }
 }
 
+/// Mail received by the test's SMTP server.
+#[derive(Default)]
+pub struct Mailbox {
+    mails: Mutex<Vec<(String, String)>>,
+    arrived: Notify,
+}
+
+impl Mailbox {
+    /// The next message (headers and body) to `to`, waiting up to 5 s.
+    pub async fn next_for(&self, to: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.arrived.notified();
+            {
+                let mut mails = self.mails.lock().unwrap();
+                if let Some(i) = mails.iter().position(|(rcpt, _)| rcpt == to) {
+                    return mails.remove(i).1;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no mail to {to} within 5 s");
+            }
+        }
+    }
+}
+
+/// A real SMTP server on loopback (plain text, enough of RFC 5321 for a client to deliver).
+async fn start_smtp() -> (SocketAddr, Arc<Mailbox>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mailbox = Arc::new(Mailbox::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let boxed = mailbox.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let mailbox = boxed.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 localhost test SMTP\r\n").await;
+                let mut rcpts = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 localhost\r\n",
+                        "RCPT" => {
+                            let to = line.split(['<', '>']).nth(1).unwrap_or("").to_string();
+                            rcpts.push(to);
+                            b"250 OK\r\n"
+                        }
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go ahead\r\n").await;
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                data.push('\n');
+                            }
+                            let mut mails = mailbox.mails.lock().unwrap();
+                            for to in rcpts.drain(..) {
+                                mails.push((to, data.clone()));
+                            }
+                            drop(mails);
+                            mailbox.arrived.notify_waiters();
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            break;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (addr, mailbox)
+}
+
 /// A throwaway PostgreSQL database, dropped when the test ends.
 pub struct PgDatabase {
     admin_url: String,
@@ -228,6 +310,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub receiver: Arc<Receiver>,
+    pub mailbox: Arc<Mailbox>,
     /// API key of the account created for the test.
     pub key: String,
     pub account_id: String,
@@ -252,6 +335,7 @@ impl TestApp {
         }
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let (receiver_addr, receiver) = start_receiver().await;
+        let (smtp_addr, mailbox) = start_smtp().await;
         let (pg, database_url) = fresh_database(backend, dir.path()).await;
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -260,6 +344,7 @@ impl TestApp {
             secret: Some(Secret("test-secret".into())),
             sms_provider: SmsProviderKind::Webhook,
             sms_webhook_url: Some(format!("http://{receiver_addr}/")),
+            smtp_url: Some(Secret(format!("smtp://{smtp_addr}"))),
             rate_limit_calls: 100_000,
             delivery_limit_per_recipient: 0,
             delivery_timeout_seconds: 5,
@@ -272,6 +357,7 @@ impl TestApp {
             base: String::new(),
             http: reqwest::Client::new(),
             receiver,
+            mailbox,
             key,
             account_id: account.id,
             config,

@@ -19,6 +19,8 @@ both_backends!(
     refresh_rotates_with_a_grace_window,
     reuse_after_the_grace_window_revokes_the_family,
     deactivated_users_cannot_log_in_or_refresh,
+    email_passcodes_arrive_over_smtp,
+    manage_revokes_a_users_sessions,
 );
 
 const PHONE: &str = "+4915123456789";
@@ -275,4 +277,87 @@ async fn deactivated_users_cannot_log_in_or_refresh(b: Backend) {
     assert_eq!(status, 403, "{body}");
     let token = first["refresh_token"].as_str().unwrap();
     assert_eq!(refresh(&app, &app_id, token).await.0, 401);
+}
+
+async fn email_passcodes_arrive_over_smtp(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    let (status, started) = post(
+        &app,
+        &app_id,
+        "/register/otp",
+        json!({"identifier": "Ann@Example.com"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{started}");
+    let mail = app.mailbox.next_for("ann@example.com").await;
+    assert!(mail.contains("Subject: Your Shop code"), "{mail}");
+    let code = code_in(mail.split("\n\n").nth(1).unwrap_or(&mail));
+    assert_eq!(code.len(), 6);
+    let (status, auth) = post(
+        &app,
+        &app_id,
+        "/otp/activate",
+        json!({"otp": code, "otp_id": started["otp_id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{auth}");
+    let (_, found) = app
+        .send(app.http.get(app.url(&format!(
+            "/v1/apps/{app_id}/users?identifier=ann@example.com"
+        ))))
+        .await;
+    assert_eq!(found["user"]["email_verified"], true);
+    assert_eq!(found["user"]["phone_verified"], false);
+}
+
+async fn manage_revokes_a_users_sessions(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
+    let new = NewApp {
+        id: None,
+        name: "Shop".into(),
+        settings: AppSettings {
+            auth_origin: "https://shop.example".into(),
+            allowed_identifier: "both".into(),
+            ..AppSettings::default()
+        },
+    };
+    let (created, api_key) = apps::create(&app.store, &keys, new).await.unwrap();
+    let app_id = created.id;
+    let first = register(&app, &app_id).await;
+    let claims = verify(&app, &app_id, first["auth_token"].as_str().unwrap()).await;
+    let user_id = claims["sub"].as_str().unwrap();
+    let base = app.url(&format!("/v1/apps/{app_id}/users/{user_id}"));
+    let (status, devices) = app
+        .send(
+            app.http
+                .get(format!("{base}/devices"))
+                .bearer_auth(&api_key),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(devices, json!({"devices": []}));
+    let (status, _) = app
+        .send(
+            app.http
+                .delete(format!("{base}/tokens"))
+                .bearer_auth(&api_key),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let token = first["refresh_token"].as_str().unwrap();
+    assert_eq!(
+        refresh(&app, &app_id, token).await.0,
+        401,
+        "signed out everywhere"
+    );
+    let (status, body) = app
+        .send(
+            app.http
+                .delete(format!("{base}/devices/nope"))
+                .bearer_auth(&api_key),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
 }

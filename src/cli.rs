@@ -103,6 +103,9 @@ enum AppCommand {
         allowed_redirect_urls: Vec<String>,
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
         public_signup: bool,
+        /// `email`, `phone` or `both`.
+        #[arg(long, default_value = "email", value_parser = ["email", "phone", "both"])]
+        allowed_identifier: String,
     },
     /// List apps.
     List,
@@ -114,6 +117,8 @@ enum AppCommand {
 enum BenchCommand {
     /// send → capture → check round trips against the tyntec API.
     Tyntec(crate::bench::tyntec::TyntecBenchArgs),
+    /// register by SMS passcode → capture → activate → refresh against the Passage API.
+    Passage(crate::bench::passage::PassageBenchArgs),
     /// RS256 signatures per second on this machine (the ceiling of token issuance).
     Rsa(crate::bench::rsa::RsaBenchArgs),
 }
@@ -135,10 +140,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", json!({"rs256_signatures_per_second": rate.round()}));
         return Ok(());
     }
-    if let Command::Bench(BenchCommand::Tyntec(args)) = cli.command {
+    if let Command::Bench(bench @ (BenchCommand::Tyntec(_) | BenchCommand::Passage(_))) =
+        cli.command
+    {
         init_logging(LogFormat::Human, "warn");
-        let json = args.json;
-        let report = crate::bench::tyntec::run(args).await?;
+        let (json, report) = match bench {
+            BenchCommand::Tyntec(args) => (args.json, crate::bench::tyntec::run(args).await?),
+            BenchCommand::Passage(args) => (args.json, crate::bench::passage::run(args).await?),
+            BenchCommand::Rsa(_) => return Ok(()),
+        };
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -233,6 +243,7 @@ async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Re
             login_url,
             allowed_redirect_urls,
             public_signup,
+            allowed_identifier,
         }) => {
             let settings = AppSettings {
                 auth_origin,
@@ -240,6 +251,7 @@ async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Re
                 login_url,
                 allowed_redirect_urls,
                 public_signup,
+                allowed_identifier,
                 ..AppSettings::default()
             };
             let new = NewApp { id, name, settings };

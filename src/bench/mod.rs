@@ -2,6 +2,7 @@
 //! virtual-user driver, the result report, and the embedded message receiver that stands in for
 //! an SMS/email provider.
 
+pub mod passage;
 pub mod rsa;
 pub mod tyntec;
 

@@ -55,6 +55,14 @@ impl AppState {
             .await
     }
 
+    /// The per-recipient message limit (`delivery_limit_per_recipient` an hour): a guard
+    /// against SMS pumping and mail bombing.
+    pub async fn throttle_recipient(&self, recipient: &str) -> Result<(), Error> {
+        let limit = self.config.delivery_limit_per_recipient;
+        self.throttle(&format!("recipient:{recipient}"), limit, 3600)
+            .await
+    }
+
     /// The request throttle (`rate_limit_calls` per `rate_limit_period_seconds`).
     pub async fn throttle_requests(&self, bucket: &str) -> Result<(), Error> {
         let c = &self.config;

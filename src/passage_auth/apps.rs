@@ -107,6 +107,12 @@ impl TryFrom<AppRow> for App {
     }
 }
 
+impl App {
+    pub async fn load(store: &Store, id: &str) -> Result<App, Error> {
+        store.get_app(id).await?.try_into()
+    }
+}
+
 /// What `keyhaven app create` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {
@@ -148,7 +154,7 @@ pub async fn create(store: &Store, keys: &ServerKeys, new: NewApp) -> Result<(Ap
 /// Publishes a new signing key; the old ones stay in the JWKS until the tokens they signed
 /// have expired (plus a minute for clocks and caches), and sign nothing more.
 pub async fn rotate_key(store: &Store, keys: &ServerKeys, app_id: &str) -> Result<String, Error> {
-    let app: App = store.get_app(app_id).await?.try_into()?;
+    let app = App::load(store, app_id).await?;
     let now = now_ms();
     let publish_until = now + (app.settings.session_timeout_length + 60) * 1000;
     let signing = new_signing_key(keys, app_id, now)?;

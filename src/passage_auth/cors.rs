@@ -63,13 +63,9 @@ fn app_id(path: &str) -> Option<&str> {
 }
 
 async fn allows(s: &AppState, app_id: &str, origin: &HeaderValue) -> bool {
-    let Ok(row) = s.store.get_app(app_id).await else {
-        return false;
-    };
-    let Ok(app) = App::try_from(row) else {
-        return false;
-    };
-    origin.as_bytes() == app.settings.auth_origin.as_bytes()
+    App::load(&s.store, app_id)
+        .await
+        .is_ok_and(|app| origin.as_bytes() == app.settings.auth_origin.as_bytes())
 }
 
 #[cfg(test)]

@@ -49,12 +49,7 @@ pub fn issuer(s: &AppState, app_id: &str) -> String {
 }
 
 async fn load_app(s: &AppState, app_id: &str) -> Result<App, PassageError> {
-    let row = s
-        .store
-        .get_app(app_id)
-        .await
-        .map_err(|e| PassageError::from(e).not_found_as("app_not_found"))?;
-    Ok(row.try_into()?)
+    Ok(App::load(&s.store, app_id).await?)
 }
 
 /// Passage: GET /v1/apps/{app_id}

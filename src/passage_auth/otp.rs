@@ -19,13 +19,9 @@ use crate::{
 const MAX_ATTEMPTS: i64 = 5;
 const CODE_LEN: usize = 6;
 
-async fn app(s: &AppState, app_id: &str) -> Result<App, Error> {
-    s.store.get_app(app_id).await?.try_into()
-}
-
 /// `login/otp`: a code for an existing, active user. Returns the passcode id.
 pub async fn login(s: &AppState, app_id: &str, identifier: &str) -> Result<String, Error> {
-    let app = app(s, app_id).await?;
+    let app = App::load(&s.store, app_id).await?;
     let id = Identifier::parse(&app, identifier)?;
     let user = users::find(s, &app.id, identifier)
         .await?
@@ -38,19 +34,14 @@ pub async fn login(s: &AppState, app_id: &str, identifier: &str) -> Result<Strin
 
 /// `register/otp`: signs the user up (as the app allows), then sends a code.
 pub async fn register(s: &AppState, app_id: &str, identifier: &str) -> Result<String, Error> {
-    let app = app(s, app_id).await?;
+    let app = App::load(&s.store, app_id).await?;
     let id = Identifier::parse(&app, identifier)?;
     let user = users::sign_up(s, &app.id, identifier, None).await?;
     send(s, &app, &user.id, &id).await
 }
 
 async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
-    s.throttle(
-        &format!("recipient:{}", to.as_str()),
-        s.config.delivery_limit_per_recipient,
-        3600,
-    )
-    .await?;
+    s.throttle_recipient(to.as_str()).await?;
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
     let code = crypto::random_code(CODE_LEN, false);
@@ -105,7 +96,7 @@ pub async fn activate(
     otp_id: &str,
     code: &str,
 ) -> Result<AuthResult, Error> {
-    let app = app(s, app_id).await?;
+    let app = App::load(&s.store, app_id).await?;
     let passcode = s
         .store
         .get_passcode(&app.id, otp_id)

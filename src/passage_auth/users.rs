@@ -47,7 +47,7 @@ impl Identifier {
 }
 
 pub async fn find(s: &AppState, app_id: &str, identifier: &str) -> Result<Option<UserRow>, Error> {
-    let app: App = s.store.get_app(app_id).await?.try_into()?;
+    let app = App::load(&s.store, app_id).await?;
     let id = Identifier::parse(&app, identifier)?;
     Ok(s.store
         .list_users(&app.id, Some(id.as_str()), None, 1)
@@ -63,7 +63,7 @@ pub async fn sign_up(
     identifier: &str,
     user_metadata: Option<Value>,
 ) -> Result<UserRow, Error> {
-    let app: App = s.store.get_app(app_id).await?.try_into()?;
+    let app = App::load(&s.store, app_id).await?;
     if !app.settings.public_signup {
         return Err(Error::Forbidden(
             "this app does not allow public sign-up".into(),

@@ -21,12 +21,8 @@ pub struct UserRequest {
     pub user_metadata: Option<Value>,
 }
 
-async fn app(s: &AppState, app_id: &str) -> Result<App, Error> {
-    s.store.get_app(app_id).await?.try_into()
-}
-
 pub async fn create(s: &AppState, app_id: &str, req: UserRequest) -> Result<UserRow, Error> {
-    let app = app(s, app_id).await?;
+    let app = App::load(&s.store, app_id).await?;
     let email = req
         .email
         .as_deref()
@@ -75,7 +71,7 @@ pub async fn update(
     user_id: &str,
     req: UserRequest,
 ) -> Result<UserRow, Error> {
-    let app = app(s, app_id).await?;
+    let app = App::load(&s.store, app_id).await?;
     let mut user = s.store.get_user(app_id, user_id).await?;
     if let Some(email) = req.email {
         // An administrator's change takes effect at once; it is not verified yet.

@@ -64,7 +64,7 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
             "numbers of this country cannot receive codes here".into(),
         ));
     }
-    throttle_recipient(s, req.number.as_str()).await?;
+    s.throttle_recipient(req.number.as_str()).await?;
 
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
@@ -120,7 +120,7 @@ pub async fn resend(
 ) -> Result<OtpRow, Error> {
     let current = live(s, account_id, id).await?;
     let number = PhoneNumber::parse(&current.number, None)?;
-    throttle_recipient(s, &current.number).await?;
+    s.throttle_recipient(&current.number).await?;
     // The application may have been deleted since: its OTPs still resend with defaults.
     let settings = match s
         .store
@@ -253,15 +253,6 @@ async fn live(s: &AppState, account_id: &str, id: &str) -> Result<OtpRow, Error>
         return Err(Error::NotFound);
     }
     Ok(otp)
-}
-
-async fn throttle_recipient(s: &AppState, recipient: &str) -> Result<(), Error> {
-    s.throttle(
-        &format!("recipient:{recipient}"),
-        s.config.delivery_limit_per_recipient,
-        3600,
-    )
-    .await
 }
 
 /// First channel and fallback. AUTO calls numbers that cannot take an SMS and otherwise

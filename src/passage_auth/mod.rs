@@ -100,7 +100,8 @@ async fn login_otp(
     Path(app_id): Path<String>,
     Body(req): Body<IdentifierRequest>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
-    let otp_id = otp::login(&s, &app_id, &req.identifier)
+    let app = load_app(&s, &app_id).await?;
+    let otp_id = otp::login(&s, &app, &req.identifier)
         .await
         .map_err(|e| PassageError::from(e).not_found_as("user_not_found"))?;
     Ok((StatusCode::CREATED, Json(json!({ "otp_id": otp_id }))))
@@ -112,7 +113,8 @@ async fn register_otp(
     Path(app_id): Path<String>,
     Body(req): Body<IdentifierRequest>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
-    let otp_id = otp::register(&s, &app_id, &req.identifier).await?;
+    let app = load_app(&s, &app_id).await?;
+    let otp_id = otp::register(&s, &app, &req.identifier).await?;
     Ok((StatusCode::CREATED, Json(json!({ "otp_id": otp_id }))))
 }
 
@@ -128,7 +130,8 @@ async fn activate_otp(
     Path(app_id): Path<String>,
     Body(req): Body<ActivateRequest>,
 ) -> Reply {
-    let result = otp::activate(&s, &app_id, &req.otp_id, &req.otp).await?;
+    let app = load_app(&s, &app_id).await?;
+    let result = otp::activate(&s, &app, &req.otp_id, &req.otp).await?;
     Ok(Json(json!({ "auth_result": result })))
 }
 

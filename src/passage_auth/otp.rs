@@ -20,24 +20,22 @@ const MAX_ATTEMPTS: i64 = 5;
 const CODE_LEN: usize = 6;
 
 /// `login/otp`: a code for an existing, active user. Returns the passcode id.
-pub async fn login(s: &AppState, app_id: &str, identifier: &str) -> Result<String, Error> {
-    let app = App::load(&s.store, app_id).await?;
-    let id = Identifier::parse(&app, identifier)?;
+pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
+    let id = Identifier::parse(app, identifier)?;
     let user = users::find(s, &app.id, identifier)
         .await?
         .ok_or(Error::NotFound)?;
     if user.status == "inactive" {
         return Err(Error::Forbidden("this user is deactivated".into()));
     }
-    send(s, &app, &user.id, &id).await
+    send(s, app, &user.id, &id).await
 }
 
 /// `register/otp`: signs the user up (as the app allows), then sends a code.
-pub async fn register(s: &AppState, app_id: &str, identifier: &str) -> Result<String, Error> {
-    let app = App::load(&s.store, app_id).await?;
-    let id = Identifier::parse(&app, identifier)?;
+pub async fn register(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
+    let id = Identifier::parse(app, identifier)?;
     let user = users::sign_up(s, &app.id, identifier, None).await?;
-    send(s, &app, &user.id, &id).await
+    send(s, app, &user.id, &id).await
 }
 
 async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
@@ -92,11 +90,10 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
 /// `otp/activate`: the right code, once, within its lifetime and attempts, starts a session.
 pub async fn activate(
     s: &AppState,
-    app_id: &str,
+    app: &App,
     otp_id: &str,
     code: &str,
 ) -> Result<AuthResult, Error> {
-    let app = App::load(&s.store, app_id).await?;
     let passcode = s
         .store
         .get_passcode(&app.id, otp_id)
@@ -126,5 +123,5 @@ pub async fn activate(
     s.store
         .record_login(&app.id, &user.id, by_email, !by_email, now)
         .await?;
-    session::start(s, &app, &user).await
+    session::start(s, app, &user).await
 }

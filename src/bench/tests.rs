@@ -1,5 +1,7 @@
 //! Tests of the recorder, the driver and the message receiver.
 
+use std::time::Instant;
+
 use super::*;
 
 fn ms(v: u64) -> Duration {
@@ -221,31 +223,4 @@ async fn receiver_stops_on_drop() {
     drop(receiver);
     tokio::time::sleep(ms(50)).await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
-}
-
-#[test]
-fn inbox_prunes_stale_arrivals() {
-    let mut inbox = Inbox::default();
-    let old = Instant::now().checked_sub(EARLY_TTL * 2).unwrap();
-    for i in 0..EARLY_CAP {
-        inbox.deliver(ReceivedMessage {
-            channel: None,
-            to: format!("+{i}"),
-            text: String::new(),
-            subject: None,
-            arrived: old,
-        });
-    }
-    assert_eq!(inbox.early_len, EARLY_CAP);
-    inbox.deliver(ReceivedMessage {
-        channel: None,
-        to: "+new".into(),
-        text: "fresh".into(),
-        subject: None,
-        arrived: Instant::now(),
-    });
-    assert_eq!(inbox.early_len, 1);
-    assert_eq!(inbox.take_early("+new").unwrap().text, "fresh");
-    assert_eq!(inbox.early_len, 0);
-    assert!(inbox.early.is_empty());
 }

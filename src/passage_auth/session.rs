@@ -63,7 +63,7 @@ pub async fn start(s: &AppState, app: &App, user: &UserRow) -> Result<AuthResult
     let (refresh_token, refresh_token_expiration) = if app.settings.refresh_enabled {
         let now = now_ms();
         let expires_at = now + app.settings.refresh_absolute_lifetime * 1000;
-        let token = new_refresh_token(
+        let (_, token) = new_refresh_token(
             s,
             app,
             &user.id,
@@ -100,6 +100,7 @@ async fn auth_token(s: &AppState, app: &App, user_id: &str) -> Result<String, Er
     key.sign_jwt(&claims)
 }
 
+/// Stores a new refresh token of `family_id`; returns (row id, token).
 async fn new_refresh_token(
     s: &AppState,
     app: &App,
@@ -107,7 +108,7 @@ async fn new_refresh_token(
     family_id: &str,
     expires_at: i64,
     now: i64,
-) -> Result<String, Error> {
+) -> Result<(String, String), Error> {
     let token = crypto::random_token();
     let row = RefreshTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -126,7 +127,7 @@ async fn new_refresh_token(
             &crypto::sha256(&token),
         )])
         .await?;
-    Ok(token)
+    Ok((row.id, token))
 }
 
 /// `POST tokens`: a fresh auth token and the successor of `presented`. The first refresh
@@ -174,25 +175,16 @@ async fn rotate(
     current: &RefreshTokenRow,
     now: i64,
 ) -> Result<Option<String>, Error> {
-    let token = crypto::random_token();
-    let row = RefreshTokenRow {
-        id: uuid::Uuid::new_v4().to_string(),
-        app_id: app.id.clone(),
-        user_id: current.user_id.clone(),
-        family_id: current.family_id.clone(),
-        created_at: now,
-        // The family keeps its absolute lifetime.
-        expires_at: current.expires_at,
-        rotated_at: None,
-        successor_sealed: None,
-        revoked_at: None,
-    };
-    s.store
-        .write_all(vec![Store::insert_refresh_token(
-            &row,
-            &crypto::sha256(&token),
-        )])
-        .await?;
+    // The family keeps its absolute lifetime.
+    let (id, token) = new_refresh_token(
+        s,
+        app,
+        &current.user_id,
+        &current.family_id,
+        current.expires_at,
+        now,
+    )
+    .await?;
     let sealed = s.keys.seal(&current.id, &token)?;
     if s.store
         .rotate_refresh_token(&current.id, &sealed, now)
@@ -200,7 +192,7 @@ async fn rotate(
     {
         Ok(Some(token))
     } else {
-        s.store.delete_refresh_token(&row.id).await?;
+        s.store.delete_refresh_token(&id).await?;
         Ok(None)
     }
 }

@@ -19,40 +19,17 @@ both_backends!(kill_nine_loses_no_acknowledged_otp);
 async fn debug_logs_hold_no_key_and_no_code() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("k.db").display());
-    let out = command(&db, dir.path())
-        .args(["account", "create", "--name", "logs"])
-        .output()
-        .unwrap();
-    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["apiKey"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = create_account(&db, dir.path());
     let port = free_port();
     let log = dir.path().join("server.log");
-    let child = command(&db, dir.path())
-        .arg("serve")
-        .env("KEYHAVEN_LISTEN", format!("127.0.0.1:{port}"))
+    let mut serve = command(&db, dir.path());
+    serve
         .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/healthz", server.base))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = Server::start_with(serve, port).await;
     let http = reqwest::Client::new();
     let url = format!(
-        "{}/2fa/v1/otp?number=%2B4915123456789&via=SMS&otpCode=9137&apiKey={key}",
+        "{}/2fa/v1/otp?number=%2B4915123456789&via=SMS&otpCode=KQ7ZX9&apiKey={key}",
         server.base
     );
     let res = http.post(url).send().await.unwrap();
@@ -61,7 +38,7 @@ async fn debug_logs_hold_no_key_and_no_code() {
         .as_str()
         .unwrap()
         .to_string();
-    let check = format!("{}/2fa/v1/otp/{id}/check?otpCode=9137", server.base);
+    let check = format!("{}/2fa/v1/otp/{id}/check?otpCode=KQ7ZX9", server.base);
     assert_eq!(
         http.post(check)
             .header("apikey", &key)
@@ -71,20 +48,21 @@ async fn debug_logs_hold_no_key_and_no_code() {
             .status(),
         202
     );
+    // Letters keep the code from turning up by chance inside timestamps or ports.
     // The development outbox got the message: the one place a code may be written.
     let outbox = dir.path().join("outbox.log");
     for _ in 0..100 {
-        if std::fs::read_to_string(&outbox).is_ok_and(|o| o.contains("9137")) {
+        if std::fs::read_to_string(&outbox).is_ok_and(|o| o.contains("KQ7ZX9")) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(std::fs::read_to_string(&outbox).unwrap().contains("9137"));
+    assert!(std::fs::read_to_string(&outbox).unwrap().contains("KQ7ZX9"));
     server.kill9();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("DEBUG"), "debug logging was on");
     assert!(!logged.contains(&key), "the API key reached the log");
-    assert!(!logged.contains("9137"), "the code reached the log");
+    assert!(!logged.contains("KQ7ZX9"), "the code reached the log");
 }
 
 struct Server {
@@ -94,11 +72,18 @@ struct Server {
 
 impl Server {
     async fn start(db: &str, dir: &std::path::Path, port: u16) -> Server {
-        let child = command(db, dir)
+        let mut serve = command(db, dir);
+        serve.stderr(Stdio::null());
+        Server::start_with(serve, port).await
+    }
+
+    /// Runs `keyhaven serve` from `serve` (environment and stderr set by the caller) on `port`
+    /// and waits for its health check.
+    async fn start_with(mut serve: Command, port: u16) -> Server {
+        let child = serve
             .arg("serve")
             .env("KEYHAVEN_LISTEN", format!("127.0.0.1:{port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         // Owned by `Server` at once, so that `Drop` reaps it on every path.
@@ -143,6 +128,18 @@ fn command(db: &str, dir: &std::path::Path) -> Command {
     c
 }
 
+/// `keyhaven account create` on the database; the API key it printed.
+fn create_account(db: &str, dir: &std::path::Path) -> String {
+    let out = command(db, dir)
+        .args(["account", "create", "--name", "test"])
+        .output()
+        .unwrap();
+    serde_json::from_slice::<Value>(&out.stdout).unwrap()["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -154,14 +151,7 @@ fn free_port() -> u16 {
 async fn kill_nine_loses_no_acknowledged_otp(b: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (_guard, db) = fresh_database(b, dir.path()).await;
-    let out = command(&db, dir.path())
-        .args(["account", "create", "--name", "durable"])
-        .output()
-        .unwrap();
-    let key = serde_json::from_slice::<Value>(&out.stdout).unwrap()["apiKey"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let key = create_account(&db, dir.path());
     let port = free_port();
     let server = Server::start(&db, dir.path(), port).await;
     let http = reqwest::Client::new();

@@ -107,6 +107,9 @@ enum AppCommand {
         #[arg(long, default_value = "email", value_parser = ["email", "phone", "both"])]
         allowed_identifier: String,
     },
+    /// Change settings with the App object's fields as JSON, as `PATCH /v1/apps/{app_id}`
+    /// takes them (`'{"session_timeout_length": 600}'`); prints the app.
+    Update { app_id: String, settings: String },
     /// List apps.
     List,
     /// Sign with a new key; the old one stays published until its tokens have expired.
@@ -257,6 +260,12 @@ async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Re
             let new = NewApp { id, name, settings };
             let (app, api_key) = apps::create(store, keys, new).await?;
             json!({"app_id": app.id, "api_key": api_key})
+        }
+        Command::App(AppCommand::Update { app_id, settings }) => {
+            let patch = serde_json::from_str(&settings)
+                .map_err(|e| anyhow::anyhow!("settings are not JSON: {e}"))?;
+            let app = apps::update(store, &app_id, patch).await?;
+            json!({"app_id": app.id, "name": app.name, "settings": app.settings})
         }
         Command::App(AppCommand::List) => {
             let list = store.list_apps().await?;

@@ -35,6 +35,12 @@ pub enum Error {
     MethodNotAllowed,
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The user exists but is deactivated.
+    #[error("this user is deactivated")]
+    Inactive,
+    /// A credential (link, token) that is not usable now, with the reason.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

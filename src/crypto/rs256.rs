@@ -5,7 +5,9 @@ use aws_lc_rs::{
     encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
     rand::SystemRandom,
     rsa::KeySize,
-    signature::{KeyPair, RsaKeyPair, RSA_PKCS1_SHA256},
+    signature::{
+        KeyPair, RsaKeyPair, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    },
 };
 use base64::{
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
@@ -106,6 +108,61 @@ impl SigningKey {
     }
 }
 
+/// A published public key, as it checks RS256 signatures.
+#[derive(Debug)]
+pub struct VerifyingKey {
+    kid: String,
+    n: Vec<u8>,
+    e: Vec<u8>,
+}
+
+impl VerifyingKey {
+    /// From a JWK as [`SigningKey::jwk`] writes it.
+    pub fn from_jwk(jwk: &Value) -> Result<VerifyingKey, Error> {
+        let part = |name: &str| {
+            jwk[name]
+                .as_str()
+                .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .ok_or_else(|| failed("malformed JWK"))
+        };
+        Ok(VerifyingKey {
+            kid: jwk["kid"].as_str().unwrap_or_default().to_string(),
+            n: part("n")?,
+            e: part("e")?,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The claims of a compact JWT signed by this key with `alg` exactly `RS256`; `None` for
+    /// anything else. (Expiry and audience are the caller's to check.)
+    pub fn verify_jwt(&self, token: &str) -> Option<Value> {
+        let (signed, signature) = token.rsplit_once('.')?;
+        let (header, claims) = signed.split_once('.')?;
+        let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
+            return None;
+        }
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        RsaPublicKeyComponents {
+            n: &self.n,
+            e: &self.e,
+        }
+        .verify(&RSA_PKCS1_2048_8192_SHA256, signed.as_bytes(), &signature)
+        .ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
+    }
+}
+
+/// The `kid` a compact JWT's header names, if it parses.
+pub fn jwt_kid(token: &str) -> Option<String> {
+    let header = token.split('.').next()?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    header["kid"].as_str().map(str::to_string)
+}
+
 /// The key id: a digest of the public key, so every node names a key alike.
 fn key_id(pair: &RsaKeyPair) -> Result<String, Error> {
     let der: PublicKeyX509Der<'static> = pair
@@ -118,7 +175,7 @@ fn key_id(pair: &RsaKeyPair) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use aws_lc_rs::signature::UnparsedPublicKey;
 
     #[test]
     fn signs_tokens_that_the_public_key_verifies() {
@@ -150,6 +207,15 @@ mod tests {
                 .len(),
             256
         );
+        let verifying = VerifyingKey::from_jwk(&jwk).unwrap();
+        assert_eq!(jwt_kid(&token).as_deref(), Some(key.kid()));
+        assert_eq!(verifying.verify_jwt(&token).unwrap(), json!({"sub": "u1"}));
+        let other_claims = URL_SAFE_NO_PAD.encode(json!({"sub": "u2"}).to_string());
+        let forged = format!("{}.{other_claims}.{}", parts[0], parts[2]);
+        assert!(verifying.verify_jwt(&forged).is_none());
+        assert!(verifying
+            .verify_jwt(&format!("{}.{}.", parts[0], parts[1]))
+            .is_none());
         assert!(key
             .public_pem()
             .unwrap()

@@ -100,6 +100,15 @@ impl Worker {
         if let Err(e) = self.state.store.prune_otps(now - KEEP_OTPS_MS).await {
             tracing::warn!(error = %e, "pruning old OTPs failed");
         }
+        // A day's margin keeps an expired secret answerable as "expired" for a while.
+        if let Err(e) = self
+            .state
+            .store
+            .prune_passage_secrets(now - 24 * 3600 * 1000)
+            .await
+        {
+            tracing::warn!(error = %e, "pruning expired Passage codes and links failed");
+        }
         // Longest throttle window is an hour.
         if let Err(e) = self
             .state

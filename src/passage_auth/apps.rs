@@ -74,14 +74,96 @@ impl Default for AppSettings {
 /// One field of `user_metadata_schema`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserMetadataField {
+    /// The field name when not given.
+    #[serde(default)]
     pub id: String,
     pub field_name: String,
+    #[serde(default)]
     pub friendly_name: String,
     /// `string`, `boolean`, `integer`, `date`, `phone` or `email`.
     #[serde(rename = "type")]
     pub field_type: String,
+    #[serde(default)]
     pub profile: bool,
+    #[serde(default)]
     pub registration: bool,
+}
+
+/// Metadata field types the schema can declare.
+const METADATA_TYPES: [&str; 6] = ["string", "boolean", "integer", "date", "phone", "email"];
+
+impl AppSettings {
+    /// Checks the settings and normalises the origin and the metadata schema.
+    pub fn validate(&mut self) -> Result<(), Error> {
+        self.auth_origin = origin(&self.auth_origin)?;
+        for (field, value) in [
+            ("allowed_identifier", &self.allowed_identifier),
+            ("required_identifier", &self.required_identifier),
+        ] {
+            if !matches!(value.as_str(), "email" | "phone" | "both") {
+                return Err(Error::invalid(field, "must be email, phone or both"));
+            }
+        }
+        for (field, value) in [
+            ("redirect_url", &self.redirect_url),
+            ("login_url", &self.login_url),
+        ] {
+            if !value.starts_with('/') || value.starts_with("//") {
+                return Err(Error::invalid(field, "must be a path starting with `/`"));
+            }
+        }
+        for (field, seconds) in [
+            ("session_timeout_length", self.session_timeout_length),
+            ("refresh_absolute_lifetime", self.refresh_absolute_lifetime),
+            (
+                "refresh_inactivity_lifetime",
+                self.refresh_inactivity_lifetime,
+            ),
+            ("auth_methods.otp.ttl", self.otp_ttl),
+            ("auth_methods.magic_link.ttl", self.magic_link_ttl),
+        ] {
+            if !(1..=10 * 365 * 24 * 3600).contains(&seconds) {
+                return Err(Error::invalid(
+                    field,
+                    "must be a positive number of seconds",
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for f in &mut self.user_metadata_schema {
+            let name_ok = !f.field_name.is_empty()
+                && f.field_name.len() <= 100
+                && f.field_name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !name_ok || !names.insert(f.field_name.clone()) {
+                return Err(Error::invalid(
+                    "user_metadata_schema",
+                    format!(
+                        "`{}` is not a unique field name of letters, digits, _ or -",
+                        f.field_name
+                    ),
+                ));
+            }
+            if !METADATA_TYPES.contains(&f.field_type.as_str()) {
+                return Err(Error::invalid(
+                    "user_metadata_schema",
+                    format!(
+                        "type of `{}` must be one of {}",
+                        f.field_name,
+                        METADATA_TYPES.join(", ")
+                    ),
+                ));
+            }
+            if f.id.is_empty() {
+                f.id = f.field_name.clone();
+            }
+            if f.friendly_name.is_empty() {
+                f.friendly_name = f.field_name.clone();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An app with its parsed settings.
@@ -133,7 +215,7 @@ pub async fn create(store: &Store, keys: &ServerKeys, new: NewApp) -> Result<(Ap
         return Err(Error::invalid("name", "must be 1 to 200 characters"));
     }
     let mut settings = new.settings;
-    settings.auth_origin = origin(&settings.auth_origin)?;
+    settings.validate()?;
     let now = now_ms();
     let row = AppRow {
         id: id.clone(),
@@ -149,6 +231,85 @@ pub async fn create(store: &Store, keys: &ServerKeys, new: NewApp) -> Result<(Ap
     Store::insert_signing_key(&mut tx, &signing).await?;
     tx.commit().await?;
     Ok((row.try_into()?, api_key))
+}
+
+/// Fields of the App object that are shown but not set through an update; a client that
+/// sends back the object it read is not refused for them.
+const READ_ONLY: [&str; 22] = [
+    "id",
+    "created_at",
+    "rsa_public_key",
+    "layouts",
+    "element_customization",
+    "element_customization_dark",
+    "social_connections",
+    "hosted",
+    "hosted_subdomain",
+    "role",
+    "type",
+    "secret",
+    "technologies",
+    "light_logo_url",
+    "dark_logo_url",
+    "id_token_lifetime",
+    "additional_auth_origins",
+    "allowed_logout_urls",
+    "application_login_uri",
+    "updated_at",
+    "hosted_theme",
+    "login_count",
+];
+
+/// `PATCH /v1/apps/{app_id}` and `keyhaven app update`: the App object's fields, flat, as the
+/// hosted update-app took them (`auth_methods` nested as in the object). Unknown fields are
+/// refused; read-only ones are ignored.
+pub async fn update(store: &Store, app_id: &str, patch: serde_json::Value) -> Result<App, Error> {
+    use serde_json::Value;
+    let app = App::load(store, app_id).await?;
+    let Value::Object(patch) = patch else {
+        return Err(Error::invalid("body", "expected a JSON object"));
+    };
+    let mut name = app.name;
+    let mut fields = match serde_json::to_value(&app.settings) {
+        Ok(Value::Object(fields)) => fields,
+        _ => {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "settings are not an object"
+            )))
+        }
+    };
+    for (key, value) in patch {
+        match key.as_str() {
+            "name" => {
+                name = value
+                    .as_str()
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| (1..=200).contains(&n.len()))
+                    .ok_or_else(|| Error::invalid("name", "must be 1 to 200 characters"))?;
+            }
+            "auth_methods" => {
+                for (method, setting) in [("otp", "otp_ttl"), ("magic_link", "magic_link_ttl")] {
+                    if let Some(ttl) = value.get(method).and_then(|m| m.get("ttl")) {
+                        fields.insert(setting.to_string(), ttl.clone());
+                    }
+                }
+            }
+            "allowed_callback_urls" => {
+                fields.insert("allowed_redirect_urls".into(), value);
+            }
+            k if fields.contains_key(k) => {
+                fields.insert(key, value);
+            }
+            k if READ_ONLY.contains(&k) => {}
+            _ => return Err(Error::invalid("body", format!("unknown app field `{key}`"))),
+        }
+    }
+    let mut settings: AppSettings = serde_json::from_value(Value::Object(fields))
+        .map_err(|e| Error::invalid("body", e.to_string()))?;
+    settings.validate()?;
+    let json = serde_json::to_string(&settings).map_err(|e| Error::Internal(e.into()))?;
+    store.update_app(app_id, &name, &json, now_ms()).await?;
+    App::load(store, app_id).await
 }
 
 /// Publishes a new signing key; the old ones stay in the JWKS until the tokens they signed

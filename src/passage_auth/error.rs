@@ -14,24 +14,30 @@ use crate::error::Error;
 #[derive(Debug)]
 pub struct PassageError {
     pub error: Error,
-    /// The code a `NotFound` answers with (`user_not_found`, `app_not_found`, ...).
-    not_found_code: &'static str,
+    /// The code a status answers with where the resource decides it (`user_not_found`,
+    /// `invalid_magic_link`, ...).
+    codes: Vec<(StatusCode, &'static str)>,
 }
 
 impl<E: Into<Error>> From<E> for PassageError {
     fn from(e: E) -> Self {
         PassageError {
             error: e.into(),
-            not_found_code: "app_not_found",
+            codes: Vec::new(),
         }
     }
 }
 
 impl PassageError {
-    /// Names what was not found, as the SDKs expect (`user_not_found`).
-    pub fn not_found_as(mut self, code: &'static str) -> Self {
-        self.not_found_code = code;
+    /// Answers `status` with `code` instead of the generic one.
+    pub fn code_as(mut self, status: StatusCode, code: &'static str) -> Self {
+        self.codes.push((status, code));
         self
+    }
+
+    /// Names what was not found, as the SDKs expect (`user_not_found`).
+    pub fn not_found_as(self, code: &'static str) -> Self {
+        self.code_as(StatusCode::NOT_FOUND, code)
     }
 }
 
@@ -68,6 +74,8 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         // Overridden per resource by `not_found_as`.
         Error::NotFound => (StatusCode::NOT_FOUND, "app_not_found", "not found".into()),
         Error::Forbidden(m) => (StatusCode::FORBIDDEN, "operation_not_allowed", m.clone()),
+        Error::Inactive => status_code(StatusCode::FORBIDDEN, "user_not_active"),
+        Error::Refused(m) => (StatusCode::UNAUTHORIZED, "invalid_access_token", m.clone()),
         Error::RateLimited { .. } => (
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -87,8 +95,8 @@ impl IntoResponse for PassageError {
             tracing::error!(error = ?e, "internal error");
         }
         let (status, mut code, message) = classify(&self.error);
-        if matches!(self.error, Error::NotFound) {
-            code = self.not_found_code;
+        if let Some((_, c)) = self.codes.iter().find(|(s, _)| *s == status) {
+            code = c;
         }
         let mut response = (status, Json(json!({"code": code, "error": message}))).into_response();
         if let Error::RateLimited { retry_after } = self.error {

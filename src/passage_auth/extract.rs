@@ -2,12 +2,13 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Request},
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{header, request::Parts, HeaderMap},
 };
 use serde::de::DeserializeOwned;
 
-use super::error::PassageError;
-use crate::{app::AppState, error::Error};
+use super::{apps::App, error::PassageError, session};
+use crate::{app::AppState, error::Error, storage::UserRow};
 
 /// A JSON body; malformed input answers `{"code": "invalid_request", ...}`.
 #[derive(Debug)]
@@ -32,5 +33,48 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         serde_json::from_slice(bytes)
             .map(Body)
             .map_err(|e| Error::invalid("body", e.to_string()).into())
+    }
+}
+
+/// The credential of `Authorization: Bearer <credential>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(credential.trim())
+}
+
+/// The signed-in user of an Auth API request: `Authorization: Bearer <auth_token>` of the app
+/// in the path. A deactivated user is refused.
+#[derive(Debug)]
+pub struct CurrentUser {
+    pub app: App,
+    pub user: UserRow,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, s)
+            .await
+            .map_err(|_| Error::NotFound)?;
+        let app_id = params
+            .into_iter()
+            .find_map(|(k, v)| (k == "app_id").then_some(v))
+            .ok_or(Error::NotFound)?;
+        let app = App::load(&s.store, &app_id).await?;
+        let token = bearer(&parts.headers).ok_or(Error::Unauthenticated)?;
+        let user_id = session::verify(s, &app, token).await?;
+        let user = s
+            .store
+            .get_user(&app.id, &user_id)
+            .await
+            .map_err(|e| PassageError::from(e).not_found_as("user_not_found"))?;
+        if user.status == "inactive" {
+            return Err(Error::Inactive.into());
+        }
+        Ok(CurrentUser { app, user })
     }
 }

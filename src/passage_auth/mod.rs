@@ -1,10 +1,12 @@
-//! Passage Auth API v1 under `/v1/apps/{app_id}`: the App object and its published keys.
-//! (Sessions, passcodes, magic links and passkeys build on these.)
+//! Passage Auth API v1 under `/v1/apps/{app_id}`: the App object and its published keys,
+//! passcode and magic-link logins, sessions, and the signed-in user.
 
 pub mod apps;
 pub mod cors;
+mod current_user;
 pub mod error;
 pub mod extract;
+pub mod magic_link;
 pub mod otp;
 pub mod session;
 pub mod users;
@@ -13,13 +15,13 @@ pub mod wire;
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{get, post},
+    routing::{get, patch, post},
     Json, Router,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use self::{apps::App, error::PassageError, extract::Body};
+use self::{apps::App, error::PassageError, extract::Body, users::Identifier};
 use crate::{app::AppState, domain::now_ms, error::Error};
 
 type Reply = Result<Json<Value>, PassageError>;
@@ -31,6 +33,17 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app_id}/login/otp", post(login_otp))
         .route("/apps/{app_id}/register/otp", post(register_otp))
         .route("/apps/{app_id}/otp/activate", post(activate_otp))
+        .route("/apps/{app_id}/login/magic-link", post(login_magic_link))
+        .route(
+            "/apps/{app_id}/register/magic-link",
+            post(register_magic_link),
+        )
+        .route(
+            "/apps/{app_id}/magic-link/activate",
+            patch(activate_magic_link),
+        )
+        .route("/apps/{app_id}/magic-link/status", post(magic_link_status))
+        .merge(current_user::router())
         .route(
             "/apps/{app_id}/tokens",
             post(refresh_tokens).delete(revoke_tokens),
@@ -52,15 +65,20 @@ async fn load_app(s: &AppState, app_id: &str) -> Result<App, PassageError> {
     Ok(App::load(&s.store, app_id).await?)
 }
 
-/// Passage: GET /v1/apps/{app_id}
+/// Passage: GET /v1/apps/{app_id} (Auth, public; and the Manage API's get-app).
 async fn get_app(State(s): State<AppState>, Path(app_id): Path<String>) -> Reply {
     let app = load_app(&s, &app_id).await?;
+    app_response(&s, &app).await
+}
+
+/// `{"app": ...}` with the current signing key's public half.
+pub async fn app_response(s: &AppState, app: &App) -> Reply {
     let keys = s.store.published_signing_keys(&app.id, now_ms()).await?;
     let current = keys
         .iter()
         .find(|k| k.retired_at.is_none())
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("app has no signing key")))?;
-    Ok(Json(json!({"app": wire::app(&app, &current.public_pem)})))
+    Ok(Json(json!({"app": wire::app(app, &current.public_pem)})))
 }
 
 /// Passage: GET /v1/apps/{app_id}/.well-known/jwks.json — the current key and retired keys
@@ -163,4 +181,110 @@ async fn revoke_tokens(
         .ok_or_else(|| Error::invalid("refresh_token", "is required"))?;
     session::revoke(&s, &app, token).await?;
     Ok(StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+struct MagicLinkRequest {
+    identifier: String,
+    language: Option<String>,
+    magic_link_path: Option<String>,
+}
+
+fn magic_link_error(e: Error) -> PassageError {
+    PassageError::from(e)
+        .not_found_as("magic_link_not_found")
+        .code_as(StatusCode::UNAUTHORIZED, "invalid_magic_link")
+}
+
+/// Passage: POST /v1/apps/{app_id}/login/magic-link → 200 `{magic_link: {id}}`
+async fn login_magic_link(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<MagicLinkRequest>,
+) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let to = Identifier::parse(&app, &req.identifier)?;
+    let user = users::find(&s, &app, &req.identifier)
+        .await?
+        .ok_or_else(|| PassageError::from(Error::NotFound).not_found_as("user_not_found"))?;
+    if user.status == "inactive" {
+        return Err(Error::Inactive.into());
+    }
+    let id = send_magic_link(&s, &app, &user, to, &req).await?;
+    Ok(Json(json!({"magic_link": {"id": id}})))
+}
+
+/// Passage: POST /v1/apps/{app_id}/register/magic-link → 201 `{magic_link: {id}}`
+async fn register_magic_link(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<MagicLinkRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let app = load_app(&s, &app_id).await?;
+    let to = Identifier::parse(&app, &req.identifier)?;
+    let user = users::sign_up(&s, &app, &req.identifier, None).await?;
+    let id = send_magic_link(&s, &app, &user, to, &req).await?;
+    Ok((StatusCode::CREATED, Json(json!({"magic_link": {"id": id}}))))
+}
+
+async fn send_magic_link(
+    s: &AppState,
+    app: &App,
+    user: &crate::storage::UserRow,
+    to: Identifier,
+    req: &MagicLinkRequest,
+) -> Result<String, Error> {
+    let link = magic_link::issue(
+        s,
+        app,
+        magic_link::NewLink {
+            user,
+            kind: magic_link::Kind::Login,
+            to,
+            path: req.magic_link_path.as_deref(),
+            redirect_url: None,
+            ttl_seconds: app.settings.magic_link_ttl,
+            send: true,
+            language: req.language.as_deref(),
+        },
+    )
+    .await?;
+    Ok(link.row.id)
+}
+
+#[derive(Debug, Deserialize)]
+struct ActivateMagicLinkRequest {
+    magic_link: String,
+}
+
+/// Passage: PATCH /v1/apps/{app_id}/magic-link/activate → 200 AuthResponse
+async fn activate_magic_link(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<ActivateMagicLinkRequest>,
+) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let result = magic_link::activate(&s, &app, &req.magic_link)
+        .await
+        .map_err(magic_link_error)?;
+    Ok(Json(json!({ "auth_result": result })))
+}
+
+#[derive(Debug, Deserialize)]
+struct MagicLinkStatusRequest {
+    id: String,
+}
+
+/// Passage: POST /v1/apps/{app_id}/magic-link/status → 200 AuthResponse once the link was
+/// activated; 401 `invalid_magic_link` while it is not.
+async fn magic_link_status(
+    State(s): State<AppState>,
+    Path(app_id): Path<String>,
+    Body(req): Body<MagicLinkStatusRequest>,
+) -> Reply {
+    let app = load_app(&s, &app_id).await?;
+    let result = magic_link::status(&s, &app, &req.id)
+        .await
+        .map_err(magic_link_error)?;
+    Ok(Json(json!({ "auth_result": result })))
 }

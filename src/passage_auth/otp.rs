@@ -9,7 +9,7 @@ use super::{
 use crate::{
     app::AppState,
     crypto,
-    delivery::{Channel, Envelope, Outgoing},
+    delivery::Channel,
     domain::now_ms,
     error::Error,
     storage::{PasscodeRow, Store},
@@ -22,11 +22,11 @@ const CODE_LEN: usize = 6;
 /// `login/otp`: a code for an existing, active user. Returns the passcode id.
 pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
     let id = Identifier::parse(app, identifier)?;
-    let user = users::find(s, &app.id, identifier)
+    let user = users::find(s, app, identifier)
         .await?
         .ok_or(Error::NotFound)?;
     if user.status == "inactive" {
-        return Err(Error::Forbidden("this user is deactivated".into()));
+        return Err(Error::Inactive);
     }
     send(s, app, &user.id, &id).await
 }
@@ -34,7 +34,7 @@ pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, 
 /// `register/otp`: signs the user up (as the app allows), then sends a code.
 pub async fn register(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
     let id = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(s, &app.id, identifier, None).await?;
+    let user = users::sign_up(s, app, identifier, None).await?;
     send(s, app, &user.id, &id).await
 }
 
@@ -44,15 +44,11 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
     let id = uuid::Uuid::new_v4().to_string();
     let code = crypto::random_code(CODE_LEN, false);
     let ttl = app.settings.otp_ttl;
-    let (channel, subject) = match to {
-        Identifier::Email(_) => (Channel::Email, Some(format!("Your {} code", app.name))),
-        Identifier::Phone(_) => (Channel::Sms, None),
-    };
     let passcode = PasscodeRow {
         id: id.clone(),
         app_id: app.id.clone(),
         user_id: user_id.to_string(),
-        channel: channel.as_str().to_string(),
+        channel: to.channel().as_str().to_string(),
         code_hash: s.keys.code_hash(&id, &code),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS,
@@ -65,21 +61,8 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
         "Your {} code is {code}. It expires in {minutes} minutes.",
         app.name
     );
-    let message = Outgoing {
-        otp_id: None,
-        channel,
-        fallback: None,
-        recipient: to.as_str(),
-        envelope: Envelope {
-            text,
-            fallback_text: None,
-            sender: None,
-            caller: None,
-            language: Some(app.settings.default_language.clone()),
-            subject,
-        },
-    };
-    let outbox = message.statement(&s.keys, now)?;
+    let subject = format!("Your {} code", app.name);
+    let outbox = to.message(s, subject, text, &app.settings.default_language, now)?;
     s.store
         .write_all(vec![Store::insert_passcode(&passcode), outbox])
         .await?;
@@ -116,7 +99,7 @@ pub async fn activate(
     }
     let user = s.store.get_user(&app.id, &passcode.user_id).await?;
     if user.status == "inactive" {
-        return Err(Error::Forbidden("this user is deactivated".into()));
+        return Err(Error::Inactive);
     }
     // The code reached the identifier it was sent to: that identifier is verified.
     let by_email = passcode.channel == Channel::Email.as_str();

@@ -7,12 +7,15 @@ use std::{
 };
 
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::apps::{self, App};
 use crate::{
     app::AppState,
-    crypto::{self, rs256::SigningKey},
+    crypto::{
+        self,
+        rs256::{self, SigningKey, VerifyingKey},
+    },
     domain::now_ms,
     error::Error,
     storage::{RefreshTokenRow, Store, UserRow},
@@ -21,28 +24,92 @@ use crate::{
 /// Signing keys are re-read this often, so a rotation reaches every node within it.
 const KEY_TTL: Duration = Duration::from_secs(60);
 
-/// Per-node cache of each app's current signing key (parsing an RSA key is not free).
+/// A cache entry and when it was read.
+type Cached<T> = Mutex<HashMap<String, (Arc<T>, Instant)>>;
+
+/// Per-node cache of each app's current signing key (parsing an RSA key is not free) and of
+/// its published keys, which check the auth tokens that come back.
 #[derive(Debug, Default)]
 pub struct SigningKeys {
-    keys: Mutex<HashMap<String, (Arc<SigningKey>, Instant)>>,
+    keys: Cached<SigningKey>,
+    published: Cached<Vec<VerifyingKey>>,
 }
 
 impl SigningKeys {
     async fn current(&self, s: &AppState, app_id: &str) -> Result<Arc<SigningKey>, Error> {
-        if let Some((key, at)) = self.lock().get(app_id) {
+        if let Some((key, at)) = lock(&self.keys).get(app_id) {
             if at.elapsed() < KEY_TTL {
                 return Ok(key.clone());
             }
         }
         let published = s.store.published_signing_keys(app_id, now_ms()).await?;
         let key = Arc::new(apps::current_signing_key(&s.keys, &published)?);
-        self.lock()
-            .insert(app_id.to_string(), (key.clone(), Instant::now()));
+        lock(&self.keys).insert(app_id.to_string(), (key.clone(), Instant::now()));
         Ok(key)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Arc<SigningKey>, Instant)>> {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner())
+    /// The published key named `kid`. An unknown kid re-reads the keys (a rotation on
+    /// another node), at most once a second per app.
+    async fn verifying(
+        &self,
+        s: &AppState,
+        app_id: &str,
+        kid: &str,
+    ) -> Result<Option<Arc<Vec<VerifyingKey>>>, Error> {
+        let has_kid = |keys: &[VerifyingKey]| keys.iter().any(|k| k.kid() == kid);
+        if let Some((keys, at)) = lock(&self.published).get(app_id) {
+            let fresh = at.elapsed() < KEY_TTL;
+            if fresh && (has_kid(keys) || at.elapsed() < Duration::from_secs(1)) {
+                return Ok(has_kid(keys).then(|| keys.clone()));
+            }
+        }
+        let keys = s
+            .store
+            .published_signing_keys(app_id, now_ms())
+            .await?
+            .iter()
+            .map(|k| {
+                let jwk =
+                    serde_json::from_str(&k.public_jwk).map_err(|e| Error::Internal(e.into()))?;
+                VerifyingKey::from_jwk(&jwk)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let keys = Arc::new(keys);
+        lock(&self.published).insert(app_id.to_string(), (keys.clone(), Instant::now()));
+        Ok(has_kid(&keys).then_some(keys))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The user id of a valid auth token of `app`: signed by one of its published keys, `aud`
+/// naming the app, not expired. Anything else is `Unauthenticated`.
+pub async fn verify(s: &AppState, app: &App, token: &str) -> Result<String, Error> {
+    let kid = rs256::jwt_kid(token).ok_or(Error::Unauthenticated)?;
+    let keys = s
+        .signing_keys
+        .verifying(s, &app.id, &kid)
+        .await?
+        .ok_or(Error::Unauthenticated)?;
+    let claims = keys
+        .iter()
+        .find(|k| k.kid() == kid)
+        .and_then(|k| k.verify_jwt(token))
+        .ok_or(Error::Unauthenticated)?;
+    let now = now_ms() / 1000;
+    let audience_ok = match &claims["aud"] {
+        Value::Array(a) => a.iter().any(|v| v == app.id.as_str()),
+        v => v == app.id.as_str(),
+    };
+    let live = claims["exp"].as_i64().is_some_and(|exp| exp > now)
+        && claims["nbf"].as_i64().is_none_or(|nbf| nbf <= now + 60);
+    match claims["sub"].as_str() {
+        Some(sub) if audience_ok && live && claims["iss"] == super::issuer(s, &app.id) => {
+            Ok(sub.to_string())
+        }
+        _ => Err(Error::Unauthenticated),
     }
 }
 

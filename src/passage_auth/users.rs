@@ -5,10 +5,11 @@ use serde_json::Value;
 use super::apps::App;
 use crate::{
     app::AppState,
+    delivery::{Channel, Envelope, Outgoing},
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
     passage_manage::users::{self as manage_users, UserRequest},
-    storage::UserRow,
+    storage::{Statement, UserRow},
 };
 
 /// An identifier is an email (it has an `@`) or a phone number; the app says which it takes.
@@ -44,11 +45,46 @@ impl Identifier {
             Identifier::Phone(p) => p.as_str(),
         }
     }
+
+    /// The channel that reaches this identifier.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Identifier::Email(_) => Channel::Email,
+            Identifier::Phone(_) => Channel::Sms,
+        }
+    }
+
+    /// A message to this identifier, as an outbox row to commit with what it carries. The
+    /// subject is used by email only.
+    pub fn message(
+        &self,
+        s: &AppState,
+        subject: String,
+        text: String,
+        language: &str,
+        now: i64,
+    ) -> Result<Statement, Error> {
+        let channel = self.channel();
+        Outgoing {
+            otp_id: None,
+            channel,
+            fallback: None,
+            recipient: self.as_str(),
+            envelope: Envelope {
+                text,
+                fallback_text: None,
+                sender: None,
+                caller: None,
+                language: Some(language.to_string()),
+                subject: (channel == Channel::Email).then_some(subject),
+            },
+        }
+        .statement(&s.keys, now)
+    }
 }
 
-pub async fn find(s: &AppState, app_id: &str, identifier: &str) -> Result<Option<UserRow>, Error> {
-    let app = App::load(&s.store, app_id).await?;
-    let id = Identifier::parse(&app, identifier)?;
+pub async fn find(s: &AppState, app: &App, identifier: &str) -> Result<Option<UserRow>, Error> {
+    let id = Identifier::parse(app, identifier)?;
     Ok(s.store
         .list_users(&app.id, Some(id.as_str()), None, 1)
         .await?
@@ -59,17 +95,16 @@ pub async fn find(s: &AppState, app_id: &str, identifier: &str) -> Result<Option
 /// Public sign-up, when the app allows it.
 pub async fn sign_up(
     s: &AppState,
-    app_id: &str,
+    app: &App,
     identifier: &str,
     user_metadata: Option<Value>,
 ) -> Result<UserRow, Error> {
-    let app = App::load(&s.store, app_id).await?;
     if !app.settings.public_signup {
         return Err(Error::Forbidden(
             "this app does not allow public sign-up".into(),
         ));
     }
-    let request = match Identifier::parse(&app, identifier)? {
+    let request = match Identifier::parse(app, identifier)? {
         Identifier::Email(e) => UserRequest {
             email: Some(e.as_str().to_string()),
             ..UserRequest::default()
@@ -81,7 +116,7 @@ pub async fn sign_up(
     };
     let mut user = manage_users::create(
         s,
-        &app.id,
+        app,
         UserRequest {
             user_metadata,
             ..request

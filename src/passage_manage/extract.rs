@@ -2,10 +2,15 @@
 
 use axum::{
     extract::{FromRequestParts, Path},
-    http::{header, request::Parts},
+    http::request::Parts,
 };
 
-use crate::{app::AppState, crypto, error::Error, passage_auth::error::PassageError};
+use crate::{
+    app::AppState,
+    crypto,
+    error::Error,
+    passage_auth::{error::PassageError, extract::bearer},
+};
 
 /// The app whose API key the request carries; the key must belong to the app in the path.
 #[derive(Debug, Clone)]
@@ -48,16 +53,7 @@ async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Erro
     else {
         return Ok(None);
     };
-    let Some(presented) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|k| crypto::sha256(k.trim()))
-    else {
+    let Some(presented) = bearer(&parts.headers).map(crypto::sha256) else {
         return Ok(None);
     };
     match s.store.app_key_hash(&app_id).await? {

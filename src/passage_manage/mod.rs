@@ -2,13 +2,14 @@
 //! (`Authorization: Bearer`): the app and its users.
 
 mod extract;
+mod magic_links;
 pub mod users;
 pub mod wire;
 
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{delete, get, patch},
+    routing::{delete, get, patch, post},
     Json, Router,
 };
 use serde::Deserialize;
@@ -22,13 +23,15 @@ use crate::{
     app::AppState,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
-    passage_auth::{self, error::PassageError, extract::Body},
+    passage_auth::{self, apps::App, error::PassageError, extract::Body},
 };
 
 type Reply = Result<Json<Value>, PassageError>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/apps/{app_id}", patch(update_app))
+        .route("/apps/{app_id}/magic-links", post(create_magic_link))
         .route("/apps/{app_id}/users", get(get_users).post(post_users))
         .route(
             "/apps/{app_id}/users/{user_id}",
@@ -57,6 +60,25 @@ fn user_error(e: Error) -> PassageError {
     PassageError::from(e).not_found_as("user_not_found")
 }
 
+/// Manage: PATCH /v1/apps/{app_id} — the App object's fields, flat; answers the updated app.
+async fn update_app(State(s): State<AppState>, key: AppKey, Body(patch): Body<Value>) -> Reply {
+    let app = passage_auth::apps::update(&s.store, &key.app_id, patch).await?;
+    passage_auth::app_response(&s, &app).await
+}
+
+/// Manage: POST /v1/apps/{app_id}/magic-links → 201 `{magic_link}` with its secret and URL.
+async fn create_magic_link(
+    State(s): State<AppState>,
+    key: AppKey,
+    Body(req): Body<magic_links::MagicLinkRequest>,
+) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let app = App::load(&s.store, &key.app_id).await?;
+    let link = magic_links::create(&s, &app, req)
+        .await
+        .map_err(user_error)?;
+    Ok((StatusCode::CREATED, Json(json!({ "magic_link": link }))))
+}
+
 /// POST /v1/apps/{app_id}/users → 201. With the app key: Manage create-user (`email`,
 /// `phone`); without: Auth create-user (`identifier`, public sign-up).
 async fn post_users(
@@ -65,18 +87,19 @@ async fn post_users(
     Path(app_id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
+    let app = App::load(&s.store, &app_id).await?;
     let user = match key {
-        Some(key) => {
+        Some(_) => {
             let req: UserRequest =
                 serde_json::from_value(body).map_err(|e| Error::invalid("body", e.to_string()))?;
-            wire::user(&users::create(&s, &key.app_id, req).await?)
+            wire::user(&users::create(&s, &app, req).await?)
         }
         None => {
             let identifier = body["identifier"]
                 .as_str()
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
             let metadata = body.get("user_metadata").filter(|m| !m.is_null()).cloned();
-            let user = passage_auth::users::sign_up(&s, &app_id, identifier, metadata).await?;
+            let user = passage_auth::users::sign_up(&s, &app, identifier, metadata).await?;
             passage_auth::wire::user(&user)
         }
     };
@@ -98,7 +121,8 @@ async fn get_users(
                 .identifier
                 .as_deref()
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
-            let user = passage_auth::users::find(&s, &app_id, identifier).await?;
+            let app = App::load(&s.store, &app_id).await?;
+            let user = passage_auth::users::find(&s, &app, identifier).await?;
             Ok(Json(
                 json!({"user": user.as_ref().map(passage_auth::wire::user)}),
             ))

@@ -21,8 +21,7 @@ pub struct UserRequest {
     pub user_metadata: Option<Value>,
 }
 
-pub async fn create(s: &AppState, app_id: &str, req: UserRequest) -> Result<UserRow, Error> {
-    let app = App::load(&s.store, app_id).await?;
+pub async fn create(s: &AppState, app: &App, req: UserRequest) -> Result<UserRow, Error> {
     let email = req
         .email
         .as_deref()
@@ -48,7 +47,7 @@ pub async fn create(s: &AppState, app_id: &str, req: UserRequest) -> Result<User
     let now = now_ms();
     let user = UserRow {
         id: crypto::random_id(),
-        app_id: app.id,
+        app_id: app.id.clone(),
         email: email.map(|e| e.as_str().to_string()),
         phone: phone.map(|p| p.as_str().to_string()),
         email_verified: 0,

@@ -53,6 +53,28 @@ impl Store {
         .ok_or(Error::NotFound)
     }
 
+    pub async fn update_app(
+        &self,
+        id: &str,
+        name: &str,
+        settings: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let done = sqlx::query(
+            "update passage_apps set name = $2, settings = $3, updated_at = $4 where id = $1",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(settings)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn list_apps(&self) -> Result<Vec<AppRow>, Error> {
         Ok(sqlx::query_as(
             "select id, name, settings, created_at, updated_at from passage_apps

@@ -75,6 +75,8 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
             e.to_string(),
         ),
         Error::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+        Error::Inactive => (StatusCode::FORBIDDEN, "forbidden", e.to_string()),
+        Error::Refused(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone()),
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod passage;
 
 mod cli;
 mod durability;
 mod ops;
 mod passage_apps;
+mod passage_current_user;
+mod passage_magic_links;
 mod passage_manage;
 mod passage_sessions;
 mod tyntec_applications;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::{
     both_backends,
     harness::{code_in, Backend, TestApp},
+    passage::verify,
 };
 
 both_backends!(
@@ -66,26 +67,6 @@ async fn register(app: &TestApp, app_id: &str) -> Value {
     .await;
     assert_eq!(status, 200, "{auth}");
     auth["auth_result"].clone()
-}
-
-/// Checks `token` with `jsonwebtoken` against the served JWKS, RS256 pinned, audience checked.
-async fn verify(app: &TestApp, app_id: &str, token: &str) -> Value {
-    let (_, jwks) = app
-        .send(
-            app.http
-                .get(app.url(&format!("/v1/apps/{app_id}/.well-known/jwks.json"))),
-        )
-        .await;
-    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    assert_eq!(header.typ.as_deref(), Some("JWT"));
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&[app_id]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .unwrap()
-        .claims
 }
 
 async fn register_and_login_by_sms_passcode(b: Backend) {

@@ -1,0 +1,131 @@
+//! Magic links. Activation and the cross-device claim are single conditional statements, so
+//! of any number of concurrent uses exactly one succeeds.
+
+use super::{Statement, Store};
+use crate::error::Error;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MagicLinkRow {
+    pub id: String,
+    pub app_id: String,
+    pub user_id: String,
+    /// `login`, `verify_identifier`, `update_email` or `update_phone`.
+    pub kind: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub identifier: String,
+    pub redirect_url: String,
+    pub expires_at: i64,
+    pub activated_at: Option<i64>,
+    pub claimed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, app_id, user_id, kind, channel, identifier, redirect_url, \
+    expires_at, activated_at, claimed_at, created_at";
+
+impl Store {
+    pub fn insert_magic_link(l: &MagicLinkRow, token_hash: &[u8]) -> Statement {
+        Statement::new(
+            "insert into magic_links (id, app_id, user_id, kind, channel, identifier, token_hash,
+               redirect_url, expires_at, created_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .text(l.id.clone())
+        .text(l.app_id.clone())
+        .text(l.user_id.clone())
+        .text(l.kind.clone())
+        .text(l.channel.clone())
+        .text(l.identifier.clone())
+        .blob(token_hash.to_vec())
+        .text(l.redirect_url.clone())
+        .int(l.expires_at)
+        .int(l.created_at)
+    }
+
+    pub async fn get_magic_link(&self, app_id: &str, id: &str) -> Result<MagicLinkRow, Error> {
+        let sql = format!("select {COLUMNS} from magic_links where app_id = $1 and id = $2");
+        sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Uses the link with this token digest, once, before it expires; `None` when it is
+    /// unknown, used or expired.
+    pub async fn activate_magic_link(
+        &self,
+        app_id: &str,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<MagicLinkRow>, Error> {
+        let sql = format!(
+            "update magic_links set activated_at = $3
+              where app_id = $1 and token_hash = $2 and activated_at is null and expires_at > $3
+             returning {COLUMNS}"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.write)
+            .await?)
+    }
+
+    /// Hands the session of a link activated after `since` to the device that asked for the
+    /// link, once; false when it is not activated (in time) or was claimed already.
+    pub async fn claim_magic_link(&self, id: &str, since: i64, now: i64) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "update magic_links set claimed_at = $3
+              where id = $1 and activated_at > $2 and claimed_at is null",
+        )
+        .bind(id)
+        .bind(since)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Makes a verified identifier the user's email (`channel` = `email`) or phone (`sms`).
+    /// A user who already holds it answers `Conflict`.
+    pub async fn change_identifier(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        channel: &str,
+        identifier: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        let column = if channel == "email" { "email" } else { "phone" };
+        let sql = format!(
+            "update users set {column} = $3, {column}_verified = 1, updated_at = $4
+              where app_id = $1 and id = $2"
+        );
+        sqlx::query(&sql)
+            .bind(app_id)
+            .bind(user_id)
+            .bind(identifier)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes passcodes and magic links that expired before `before`, and refresh tokens
+    /// past their absolute lifetime.
+    pub async fn prune_passage_secrets(&self, before: i64) -> Result<u64, Error> {
+        let mut pruned = 0;
+        for table in ["passcodes", "magic_links", "refresh_tokens"] {
+            let sql = format!("delete from {table} where expires_at < $1");
+            pruned += sqlx::query(&sql)
+                .bind(before)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+        }
+        Ok(pruned)
+    }
+}

@@ -1,0 +1,133 @@
+//! What the Passage scenarios share: an app with its API key, calls with or without a
+//! credential, and checks of tokens and links as a client would make them.
+
+use keyhaven::{
+    crypto::ServerKeys,
+    passage_auth::apps::{self, AppSettings, NewApp, UserMetadataField},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::harness::TestApp;
+
+pub struct PassageApp {
+    pub app_id: String,
+    pub key: String,
+}
+
+/// An app on `https://shop.example` taking email and phone, with a `plan` (string) and
+/// `seats` (integer) metadata schema, adjusted by `tweak`.
+pub async fn create_app(app: &TestApp, tweak: impl FnOnce(&mut AppSettings)) -> PassageApp {
+    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
+    let field = |name: &str, t: &str| UserMetadataField {
+        id: name.into(),
+        field_name: name.into(),
+        friendly_name: name.into(),
+        field_type: t.into(),
+        profile: true,
+        registration: false,
+    };
+    let mut settings = AppSettings {
+        auth_origin: "https://shop.example".into(),
+        allowed_identifier: "both".into(),
+        login_url: "/login".into(),
+        redirect_url: "/dashboard".into(),
+        user_metadata_schema: vec![field("plan", "string"), field("seats", "integer")],
+        ..AppSettings::default()
+    };
+    tweak(&mut settings);
+    let new = NewApp {
+        id: None,
+        name: "Shop".into(),
+        settings,
+    };
+    let (created, key) = apps::create(&app.store, &keys, new).await.unwrap();
+    PassageApp {
+        app_id: created.id,
+        key,
+    }
+}
+
+/// `method /v1/apps/{app_id}{path}` with an optional Bearer credential and JSON body.
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    app_id: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = app
+        .http
+        .request(method, app.url(&format!("/v1/apps/{app_id}{path}")));
+    if let Some(credential) = bearer {
+        req = req.bearer_auth(credential);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    app.send(req).await
+}
+
+/// Checks `token` with `jsonwebtoken` against the served JWKS, RS256 pinned, audience checked.
+pub async fn verify(app: &TestApp, app_id: &str, token: &str) -> Value {
+    let (_, jwks) = app
+        .send(
+            app.http
+                .get(app.url(&format!("/v1/apps/{app_id}/.well-known/jwks.json"))),
+        )
+        .await;
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[app_id]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .unwrap()
+        .claims
+}
+
+/// The magic link URL in a message (an SMS text, or a mail that may be quoted-printable).
+pub fn link_in(text: &str) -> String {
+    let text = text
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    text.split_whitespace()
+        .find(|w| w.starts_with("https://") && w.contains("psg_magic_link="))
+        .unwrap_or_else(|| panic!("no magic link in {text:?}"))
+        .to_string()
+}
+
+/// The token a magic link URL carries.
+pub fn token_of(url: &str) -> String {
+    url.split("psg_magic_link=").nth(1).unwrap().to_string()
+}
+
+/// A session for the user with `email` (created when new): an embeddable magic link made
+/// with the app key, then activated. Returns the `auth_result`.
+pub async fn sign_in(app: &TestApp, p: &PassageApp, email: &str) -> Value {
+    let (code, made) = call(
+        app,
+        Method::POST,
+        &p.app_id,
+        "/magic-links",
+        Some(&p.key),
+        Some(serde_json::json!({ "email": email })),
+    )
+    .await;
+    assert_eq!(code, 201, "{made}");
+    let (code, auth) = call(
+        app,
+        Method::PATCH,
+        &p.app_id,
+        "/magic-link/activate",
+        None,
+        Some(serde_json::json!({"magic_link": made["magic_link"]["secret"]})),
+    )
+    .await;
+    assert_eq!(code, 200, "{auth}");
+    auth["auth_result"].clone()
+}

@@ -257,7 +257,7 @@ const READ_ONLY: [&str; 22] = [
     "application_login_uri",
     "updated_at",
     "hosted_theme",
-    "login_count",
+    "auto_theme_enabled",
 ];
 
 /// `PATCH /v1/apps/{app_id}` and `keyhaven app update`: the App object's fields, flat, as the

@@ -127,10 +127,9 @@ async fn change_identifier(
     let CurrentUser { app, user } = current;
     let taken = s
         .store
-        .list_users(&app.id, Some(to.as_str()), None, 1)
+        .find_user(&app.id, to.as_str())
         .await?
-        .into_iter()
-        .any(|other| other.id != user.id);
+        .is_some_and(|other| other.id != user.id);
     if taken {
         return Err(Error::Conflict("another user has this identifier".into()).into());
     }

@@ -42,7 +42,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let credential = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))?;
-    Some(credential.trim())
+    Some(credential.trim()).filter(|c| !c.is_empty())
 }
 
 /// The signed-in user of an Auth API request: `Authorization: Bearer <auth_token>` of the app

@@ -52,7 +52,8 @@ pub fn router() -> Router<AppState> {
             "/apps/{app_id}/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .fallback(|| async { PassageError::from(Error::NotFound) })
+        // An unknown route is not an unknown app.
+        .fallback(|| async { PassageError::from(Error::NotFound).not_found_as("route_not_found") })
         .method_not_allowed_fallback(|| async { PassageError::from(Error::MethodNotAllowed) })
 }
 

@@ -85,11 +85,7 @@ impl Identifier {
 
 pub async fn find(s: &AppState, app: &App, identifier: &str) -> Result<Option<UserRow>, Error> {
     let id = Identifier::parse(app, identifier)?;
-    Ok(s.store
-        .list_users(&app.id, Some(id.as_str()), None, 1)
-        .await?
-        .into_iter()
-        .next())
+    s.store.find_user(&app.id, id.as_str()).await
 }
 
 /// Public sign-up, when the app allows it.

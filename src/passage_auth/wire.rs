@@ -44,6 +44,16 @@ pub fn app(app: &App, rsa_public_pem: &str) -> Value {
         "element_customization_dark": {},
         "social_connections": {},
         "hosted": false,
+        "hosted_subdomain": "",
+        "hosted_theme": "auto",
+        "auto_theme_enabled": false,
+        "type": "flex",
+        "role": "",
+        "technologies": [],
+        "additional_auth_origins": [],
+        "allowed_callback_urls": s.allowed_redirect_urls,
+        "allowed_logout_urls": [],
+        "application_login_uri": "",
         "created_at": crate::domain::iso_ms(app.created_at),
     })
 }

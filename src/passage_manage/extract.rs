@@ -30,7 +30,9 @@ impl FromRequestParts<AppState> for AppKey {
 }
 
 /// The app key when the request carries one, for routes the Auth and Manage contracts share:
-/// with the key the Manage operation answers, without it the Auth one.
+/// with the key the Manage operation answers, without it the Auth one. A Bearer credential
+/// that is neither this app's key nor an end user's token (a JWT) is refused, so a wrong key
+/// never reaches the public operation.
 #[derive(Debug, Clone)]
 pub struct MaybeAppKey(pub Option<AppKey>);
 
@@ -38,7 +40,12 @@ impl FromRequestParts<AppState> for MaybeAppKey {
     type Rejection = PassageError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(MaybeAppKey(app_key(parts, s).await?))
+        let key = app_key(parts, s).await?;
+        let looks_like_jwt = |c: &str| c.split('.').count() == 3;
+        match bearer(&parts.headers) {
+            Some(c) if key.is_none() && !looks_like_jwt(c) => Err(Error::Unauthenticated.into()),
+            _ => Ok(MaybeAppKey(key)),
+        }
     }
 }
 

@@ -118,11 +118,7 @@ async fn user_for(s: &AppState, app: &App, req: &MagicLinkRequest) -> Result<Use
             "a user_id, email or phone is required",
         ));
     };
-    let existing = s
-        .store
-        .list_users(&app.id, Some(&identifier), None, 1)
-        .await?;
-    match existing.into_iter().next() {
+    match s.store.find_user(&app.id, &identifier).await? {
         Some(user) => Ok(user),
         None => {
             let request = UserRequest {

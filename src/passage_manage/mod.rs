@@ -24,6 +24,7 @@ use crate::{
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
     passage_auth::{self, apps::App, error::PassageError, extract::Body},
+    storage::UserFilter,
 };
 
 type Reply = Result<Json<Value>, PassageError>;
@@ -240,37 +241,97 @@ async fn delete_device(
     Err(PassageError::from(Error::NotFound).not_found_as("device_not_found"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
 struct ListQuery {
     identifier: Option<String>,
-    /// The last user id of the previous page.
-    after: Option<String>,
+    id: String,
+    status: String,
+    page: Option<String>,
     limit: Option<String>,
+    /// Epoch seconds; the first page's answer names it for the following pages.
+    created_before: Option<String>,
+    /// `created_at:ASC` or `created_at:DESC` (the default).
+    order_by: String,
 }
 
-/// Manage, beyond the contract: `?identifier=&after=&limit=` — users, oldest first, with
-/// `next` naming the cursor of the following page (empty on the last).
+fn int_param(name: &'static str, value: Option<&str>, default: i64) -> Result<i64, Error> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| Error::invalid(name, "expected an integer")),
+    }
+}
+
+/// Manage (the hosted list-paginated-users): `?page=&limit=&created_before=&order_by=` with
+/// filters `identifier`, `id`, `status`; answers `users`, `total_users` and `_links`.
 async fn list_users(s: &AppState, app_id: &str, q: ListQuery) -> Reply {
     let identifier = match q.identifier.as_deref().map(str::trim) {
-        Some(i) if i.contains('@') => Some(Email::parse(i)?.as_str().to_string()),
-        Some(i) if !i.is_empty() => Some(PhoneNumber::parse(i, None)?.as_str().to_string()),
-        _ => None,
-    };
-    let limit = match q.limit.as_deref() {
-        None | Some("") => 50,
-        Some(l) => l
-            .parse::<i64>()
-            .map_err(|_| Error::invalid("limit", "expected an integer"))?
-            .clamp(1, 500),
-    };
-    let page = s
-        .store
-        .list_users(app_id, identifier.as_deref(), q.after.as_deref(), limit)
-        .await?;
-    let next = match page.last() {
-        Some(last) if page.len() as i64 == limit => last.id.clone(),
+        Some(i) if i.contains('@') => Email::parse(i)?.as_str().to_string(),
+        Some(i) if !i.is_empty() => PhoneNumber::parse(i, None)?.as_str().to_string(),
         _ => String::new(),
     };
-    let users: Vec<Value> = page.iter().map(wire::user).collect();
-    Ok(Json(json!({"users": users, "next": next})))
+    let page = int_param("page", q.page.as_deref(), 1)?.max(1);
+    let limit = int_param("limit", q.limit.as_deref(), 20)?.clamp(1, 500);
+    let created_before = int_param(
+        "created_before",
+        q.created_before.as_deref(),
+        now_ms() / 1000 + 1,
+    )?;
+    let newest_first = match q.order_by.to_ascii_lowercase().as_str() {
+        "" | "created_at:desc" => true,
+        "created_at:asc" => false,
+        _ => {
+            return Err(
+                Error::invalid("order_by", "expected created_at:ASC or created_at:DESC").into(),
+            )
+        }
+    };
+    let filter = UserFilter {
+        created_before: created_before.saturating_mul(1000),
+        identifier,
+        id: q.id,
+        status: q.status,
+        newest_first,
+    };
+    let (rows, total) = s
+        .store
+        .page_users(app_id, &filter, limit, (page - 1).saturating_mul(limit))
+        .await?;
+    let last = ((total + limit - 1) / limit).max(1);
+    let link = |n: i64| {
+        let mut href = format!(
+            "/v1/apps/{app_id}/users?page={n}&limit={limit}&created_before={created_before}"
+        );
+        for (name, value) in [
+            ("identifier", &filter.identifier),
+            ("id", &filter.id),
+            ("status", &filter.status),
+        ] {
+            if !value.is_empty() {
+                href.push_str(&format!("&{name}={}", urlencoding(value)));
+            }
+        }
+        json!({ "href": href })
+    };
+    let users: Vec<Value> = rows.iter().map(wire::user).collect();
+    Ok(Json(json!({
+        "users": users,
+        "total_users": total,
+        "page": page,
+        "limit": limit,
+        "created_before": created_before,
+        "_links": {
+            "first": link(1),
+            "last": link(last),
+            "next": link((page + 1).min(last)),
+            "previous": link((page - 1).max(1)),
+            "self": link(page),
+        },
+    })))
+}
+
+fn urlencoding(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }

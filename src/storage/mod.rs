@@ -25,7 +25,7 @@ pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, NewDelivery, Settlement};
 pub use sessions::{PasscodeRow, RefreshTokenRow};
-pub use users::UserRow;
+pub use users::{UserFilter, UserRow};
 
 use crate::error::Error;
 

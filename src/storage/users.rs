@@ -22,6 +22,17 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
+/// Which users a list shows; empty strings match everything.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Only users created before this (epoch ms): pages stay stable while users sign up.
+    pub created_before: i64,
+    pub identifier: String,
+    pub id: String,
+    pub status: String,
+    pub newest_first: bool,
+}
+
 const COLUMNS: &str = "id, app_id, email, phone, email_verified, phone_verified, status, \
     user_metadata, external_id, login_count, last_login_at, created_at, updated_at";
 
@@ -60,29 +71,57 @@ impl Store {
             .ok_or(Error::NotFound)
     }
 
-    /// Users of an app, oldest first, after the user `after` (keyset pagination), optionally
-    /// only those whose email or phone equals `identifier`.
-    pub async fn list_users(
+    /// The user whose email or phone is `identifier` (normalised), if any.
+    pub async fn find_user(
         &self,
         app_id: &str,
-        identifier: Option<&str>,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<UserRow>, Error> {
+        identifier: &str,
+    ) -> Result<Option<UserRow>, Error> {
         let sql = format!(
-            "select {COLUMNS} from users
-              where app_id = $1 and ($2 = '' or email = $2 or phone = $2)
-                and ($3 = '' or (created_at, id) > (select created_at, id from users
-                                                    where app_id = $1 and id = $3))
-              order by created_at, id limit $4"
+            "select {COLUMNS} from users where app_id = $1 and (email = $2 or phone = $2) limit 1"
         );
         Ok(sqlx::query_as(&sql)
             .bind(app_id)
-            .bind(identifier.unwrap_or(""))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(&self.read)
+            .bind(identifier)
+            .fetch_optional(&self.read)
             .await?)
+    }
+
+    /// One page of an app's users matching `filter`, and how many match in all.
+    pub async fn page_users(
+        &self,
+        app_id: &str,
+        filter: &UserFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRow>, i64), Error> {
+        const WHERE: &str = "where app_id = $1 and created_at < $2
+              and ($3 = '' or email = $3 or phone = $3) and ($4 = '' or id = $4)
+              and ($5 = '' or status = $5)";
+        let order = if filter.newest_first { "desc" } else { "asc" };
+        let sql = format!(
+            "select {COLUMNS} from users {WHERE}
+              order by created_at {order}, id {order} limit $6 offset $7"
+        );
+        let rows = sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(filter.created_before)
+            .bind(&filter.identifier)
+            .bind(&filter.id)
+            .bind(&filter.status)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.read)
+            .await?;
+        let (total,): (i64,) = sqlx::query_as(&format!("select count(*) from users {WHERE}"))
+            .bind(app_id)
+            .bind(filter.created_before)
+            .bind(&filter.identifier)
+            .bind(&filter.id)
+            .bind(&filter.status)
+            .fetch_one(&self.read)
+            .await?;
+        Ok((rows, total))
     }
 
     /// Writes a user's editable fields; `NotFound` when it does not exist.

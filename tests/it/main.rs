@@ -10,6 +10,7 @@ mod cli;
 mod durability;
 mod ops;
 mod passage_apps;
+mod passage_contract;
 mod passage_current_user;
 mod passage_magic_links;
 mod passage_manage;

@@ -277,20 +277,36 @@ async fn list_users_pages_and_filters(b: Backend) {
         p.call(&app, Method::POST, "/users", Some(json!({"email": email})))
             .await;
     }
-    let (_, first) = p.call(&app, Method::GET, "/users?limit=2", None).await;
-    assert_eq!(first["users"].as_array().unwrap().len(), 2);
+    // Newest first by default, 2 per page, anchored to the first answer's `created_before`.
+    let (status, first) = p.call(&app, Method::GET, "/users?limit=2", None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["total_users"], 5);
+    assert_eq!(
+        (first["page"].as_i64(), first["limit"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let anchor = first["created_before"].as_i64().unwrap();
+    let last_href = first["_links"]["last"]["href"].as_str().unwrap();
+    assert!(last_href.contains("page=3&limit=2"), "{last_href}");
+    // Anchors are whole seconds: a user created after the anchor's second is not listed.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    p.call(
+        &app,
+        Method::POST,
+        "/users",
+        Some(json!({"email": "late@example.com"})),
+    )
+    .await;
     let mut seen: Vec<String> = Vec::new();
-    let mut next = String::new();
+    let mut href = first["_links"]["self"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
     loop {
-        let (status, page) = p
-            .call(
-                &app,
-                Method::GET,
-                &format!("/users?limit=2&after={next}"),
-                None,
-            )
-            .await;
-        assert_eq!(status, 200);
+        let path = href.split_once(&p.app_id).unwrap().1.to_string();
+        let (status, page) = p.call(&app, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["created_before"], anchor);
         seen.extend(
             page["users"]
                 .as_array()
@@ -298,28 +314,34 @@ async fn list_users_pages_and_filters(b: Backend) {
                 .iter()
                 .map(|u| u["email"].as_str().unwrap().to_string()),
         );
-        next = page["next"].as_str().unwrap().to_string();
-        if next.is_empty() {
+        let next = page["_links"]["next"]["href"].as_str().unwrap().to_string();
+        if next == href {
             break;
         }
+        href = next;
     }
-    // Pages walk the same order as one big page, each user once.
-    let (_, all) = p.call(&app, Method::GET, "/users?limit=500", None).await;
-    let all: Vec<String> = all["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_string())
+    let expected: Vec<String> = (0..5)
+        .rev()
+        .map(|i| format!("user{i}@example.com"))
         .collect();
-    assert_eq!(seen, all);
-    let mut sorted = seen.clone();
-    sorted.sort();
     assert_eq!(
-        sorted,
-        (0..5)
-            .map(|i| format!("user{i}@example.com"))
-            .collect::<Vec<_>>()
+        seen, expected,
+        "each user once, newest first, none created after the anchor"
     );
+    let (_, oldest) = p
+        .call(
+            &app,
+            Method::GET,
+            "/users?limit=1&order_by=created_at:ASC",
+            None,
+        )
+        .await;
+    assert_eq!(oldest["users"][0]["email"], "user0@example.com");
+    assert_eq!(oldest["total_users"], 6);
+    let (_, inactive) = p
+        .call(&app, Method::GET, "/users?status=inactive", None)
+        .await;
+    assert_eq!(inactive["total_users"], 0);
     let (_, one) = p
         .call(
             &app,
@@ -330,10 +352,13 @@ async fn list_users_pages_and_filters(b: Backend) {
         .await;
     assert_eq!(one["users"].as_array().unwrap().len(), 1);
     assert_eq!(one["users"][0]["email"], "user3@example.com");
-    assert_eq!(
-        p.call(&app, Method::GET, "/users?limit=many", None).await.0,
-        400
-    );
+    for bad in [
+        "/users?limit=many",
+        "/users?order_by=email:ASC",
+        "/users?page=x",
+    ] {
+        assert_eq!(p.call(&app, Method::GET, bad, None).await.0, 400, "{bad}");
+    }
 }
 
 async fn another_apps_key_gets_nothing(b: Backend) {
@@ -372,9 +397,9 @@ async fn another_apps_key_gets_nothing(b: Backend) {
             assert!(!body.to_string().contains("a@b.co"));
         }
     }
-    // Without A's key the shared users route is the Auth API's identifier check: no list.
+    // A wrong key on the shared users route is refused, not taken for the Auth API.
     let (status, body) = wrong.call(&app, Method::GET, "/users", None).await;
-    assert_eq!(status, 400, "{body}");
+    assert_eq!(status, 401, "{body}");
     assert!(body.get("users").is_none());
     // B's own key on B's app does not see A's user.
     let (status, _) = other
@@ -399,7 +424,7 @@ async fn auth_identifier_check_and_public_signup(b: Backend) {
                     "{base}/users?identifier={}",
                     crate::harness::urlencode(identifier)
                 ))
-                .bearer_auth("a-user-session-token"),
+                .bearer_auth("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln"),
         )
     };
     let (status, body) = check("new@example.com").await;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a release server on a throwaway SQLite database, creates a Passage app that takes
-# phone numbers, runs the passcode-login load (register → SMS → activate → refresh), and stops
+# phone numbers, runs the passcode-login load (login → SMS → activate → refresh; each user signs up on its first pass), and stops
 # the server. Usage: scripts/bench-passage.sh [concurrency] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,6 +1,6 @@
 //! The running server: shared state, the router of every surface, and start-up.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{middleware, Router};
 use tokio::{net::TcpListener, sync::Notify};
@@ -13,11 +13,16 @@ use crate::{
     error::Error,
     key_cache::KeyCache,
     ops::{self, metrics::Metrics},
-    passage_auth, passage_manage,
+    passage_auth::{self, apps::App},
+    passage_manage,
     storage::Store,
     throttle::Throttle,
+    ttl_cache::TtlCache,
     tyntec,
 };
+
+/// How long another node's change of app settings may take to show on this one.
+const APP_TTL: Duration = Duration::from_secs(2);
 
 /// Everything a request handler or background task needs. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -26,11 +31,16 @@ pub struct AppState {
     pub store: Store,
     pub keys: ServerKeys,
     pub metrics: Arc<Metrics>,
-    /// Wakes the outbox worker when a message was enqueued on this node.
+    /// Messages committed on this node, for its outbox worker.
+    pub handoff: Arc<delivery::Handoff>,
+    /// Makes the outbox worker look for due messages now (after a fallback).
     pub outbox_wake: Arc<Notify>,
     pub throttle: Arc<Throttle>,
     pub api_keys: Arc<KeyCache>,
     pub signing_keys: Arc<passage_auth::session::SigningKeys>,
+    /// Passage apps as read from the database, for a couple of seconds (every Auth request
+    /// and its CORS check need the app's settings).
+    pub apps: Arc<TtlCache<Arc<App>>>,
 }
 
 impl AppState {
@@ -40,11 +50,23 @@ impl AppState {
             store,
             keys,
             metrics: Arc::new(Metrics::default()),
+            handoff: Arc::default(),
             outbox_wake: Arc::new(Notify::new()),
             throttle: Arc::default(),
             api_keys: Arc::default(),
             signing_keys: Arc::default(),
+            apps: Arc::new(TtlCache::new(APP_TTL)),
         }
+    }
+
+    /// The Passage app `id` (cached for `APP_TTL`; an update on this node shows at once).
+    pub async fn app(&self, id: &str) -> Result<Arc<App>, Error> {
+        if let Some((app, _)) = self.apps.get(id) {
+            return Ok(app);
+        }
+        let app = Arc::new(App::load(&self.store, id).await?);
+        self.apps.insert(id, app.clone());
+        Ok(app)
     }
 
     /// Counts a hit in a fixed window of `period_secs` (see `throttle`); `RateLimited` once

@@ -15,4 +15,5 @@ pub mod passage_auth;
 pub mod passage_manage;
 pub mod storage;
 pub mod throttle;
+pub mod ttl_cache;
 pub mod tyntec;

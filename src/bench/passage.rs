@@ -1,8 +1,15 @@
-//! `keyhaven bench passage`: load on the Passage passcode login (register by SMS passcode, take
-//! the code from the embedded receiver, activate it for a session, refresh the session) against
-//! a running server. Each pass signs two RS256 tokens.
+//! `keyhaven bench passage`: load on the Passage passcode login (`login/otp` by SMS, take the
+//! code from the embedded receiver, `otp/activate` it for a session, refresh the session)
+//! against a running server. Each simulated user signs up once (`register/otp`) on its first
+//! pass. Each pass signs two RS256 tokens.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use serde_json::{json, Value};
@@ -13,12 +20,12 @@ use super::{
     RATE_LIMITED,
 };
 
-const REGISTER: &str = "register";
+const SEND: &str = "send";
 const DELIVER: &str = "deliver";
 const ACTIVATE: &str = "activate";
 const REFRESH: &str = "refresh";
 const ROUND_TRIP: &str = "round_trip";
-const STEPS: [&str; 5] = [REGISTER, DELIVER, ACTIVATE, REFRESH, ROUND_TRIP];
+const STEPS: [&str; 5] = [SEND, DELIVER, ACTIVATE, REFRESH, ROUND_TRIP];
 
 /// Arguments of `keyhaven bench passage`. The app must take phone numbers
 /// (`app create --allowed-identifier both`), and the server must deliver SMS to the receiver.
@@ -57,16 +64,20 @@ pub async fn run(args: PassageBenchArgs) -> anyhow::Result<Report> {
         .await
         .with_context(|| format!("cannot listen on {}", args.receiver))?;
     let base = format!("{}/v1/apps/{}", args.base.trim_end_matches('/'), args.app);
+    let mut rng = rand::thread_rng();
     let flow = Arc::new(Flow {
         client,
         base: base.clone(),
         receiver,
+        users: (0..concurrency)
+            .map(|_| (random_mobile_number(&mut rng), AtomicBool::new(false)))
+            .collect(),
     });
     let users = {
         let flow = Arc::clone(&flow);
-        drive(&plan, &STEPS, move |_| {
+        drive(&plan, &STEPS, move |index| {
             let flow = Arc::clone(&flow);
-            async move { flow.round_trip().await }
+            async move { flow.round_trip(index).await }
         })
     };
     let outcome = users.await?;
@@ -80,28 +91,29 @@ struct Flow {
     client: reqwest::Client,
     base: String,
     receiver: Receiver,
+    /// Each simulated user's phone number, and whether it has signed up.
+    users: Vec<(String, AtomicBool)>,
 }
 
 impl Flow {
-    async fn round_trip(&self) -> Iteration {
+    async fn round_trip(&self, index: usize) -> Iteration {
         let mut it = Iteration::new();
-        let number = random_mobile_number(&mut rand::thread_rng());
+        let (number, signed_up) = &self.users[index % self.users.len()];
+        let path = if signed_up.load(Ordering::Relaxed) {
+            "/login/otp"
+        } else {
+            "/register/otp"
+        };
         let start = Instant::now();
         let step = Instant::now();
-        let otp_id = match self
-            .post("/register/otp", json!({"identifier": number}), 201)
-            .await
-        {
+        let otp_id = match self.post(path, json!({"identifier": number}), 201).await {
             Ok(body) => body["otp_id"].as_str().unwrap_or_default().to_string(),
-            Err(kind) => return fail(it, REGISTER, kind),
+            Err(kind) => return fail(it, SEND, kind),
         };
-        it.ok(REGISTER, step.elapsed());
+        signed_up.store(true, Ordering::Relaxed);
+        it.ok(SEND, step.elapsed());
         let step = Instant::now();
-        let code = match self
-            .receiver
-            .wait_for(&number, Duration::from_secs(5))
-            .await
-        {
+        let code = match self.receiver.wait_for(number, Duration::from_secs(5)).await {
             Ok(text) => first_code(&text).unwrap_or_default().to_string(),
             Err(_) => return fail(it, DELIVER, "timeout".into()),
         };

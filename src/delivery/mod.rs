@@ -215,7 +215,7 @@ use crate::config::SmsProviderKind;
 use crate::{
     crypto::ServerKeys,
     error::Error,
-    storage::{NewDelivery, Statement, Store},
+    storage::{DeliveryRow, NewDelivery, Statement, Store},
 };
 
 /// A message to put into the outbox.
@@ -230,10 +230,12 @@ pub struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// The statement that writes this message into the outbox, sealed with the server key.
-    /// The caller runs it in the same unit of work as what the message is about; the worker
-    /// sends it once that commits.
-    pub fn statement(&self, keys: &ServerKeys, now: i64) -> Result<Statement, Error> {
+    /// Writes this message into the outbox, sealed with the server key, already claimed by
+    /// this node: the caller runs the statement in the same unit of work as what the message
+    /// is about and, once that commits, hands the row to this node's worker
+    /// ([`Handoff::push`]) — no claim round trip. Should the node die first, the lease runs
+    /// out and any node's worker sends it.
+    pub fn queue(&self, keys: &ServerKeys, now: i64) -> Result<(Statement, DeliveryRow), Error> {
         let id = uuid::Uuid::new_v4().to_string();
         let json = serde_json::to_string(&self.envelope).map_err(|e| Error::Internal(e.into()))?;
         let delivery = NewDelivery {
@@ -244,6 +246,54 @@ impl Outgoing<'_> {
             fallback_channel: self.fallback.map(|c| c.as_str().to_string()),
             recipient: self.recipient.to_string(),
         };
-        Ok(Store::insert_delivery(&delivery, now))
+        let row = DeliveryRow {
+            id: delivery.id.clone(),
+            otp_id: delivery.otp_id.clone(),
+            channel: delivery.channel.clone(),
+            fallback_channel: delivery.fallback_channel.clone(),
+            recipient: delivery.recipient.clone(),
+            payload: delivery.payload.clone(),
+            attempts: 1,
+        };
+        Ok((Store::insert_delivery(&delivery, now, now + LEASE_MS), row))
+    }
+}
+
+/// How long a claim holds a message before another node may take it over.
+pub const LEASE_MS: i64 = 60_000;
+
+/// Messages committed on this node, waiting for its worker.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    rows: std::sync::Mutex<Vec<DeliveryRow>>,
+    wake: tokio::sync::Notify,
+}
+
+/// Beyond this many waiting rows, new ones are left to the lease (the worker is far behind).
+const HANDOFF_LIMIT: usize = 10_000;
+
+impl Handoff {
+    /// Gives a committed message to the worker.
+    pub fn push(&self, row: DeliveryRow) {
+        {
+            let mut rows = self.lock();
+            if rows.len() >= HANDOFF_LIMIT {
+                return;
+            }
+            rows.push(row);
+        }
+        self.wake.notify_one();
+    }
+
+    async fn notified(&self) {
+        self.wake.notified().await;
+    }
+
+    fn take(&self) -> Vec<DeliveryRow> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<DeliveryRow>> {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

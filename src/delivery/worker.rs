@@ -8,18 +8,16 @@ use tokio::{
     task::JoinSet,
 };
 
-use super::{Channel, DeliveryError, Envelope, Message, Providers};
+use super::{Channel, DeliveryError, Envelope, Message, Providers, LEASE_MS};
 use crate::{
     app::AppState,
     domain::now_ms,
     storage::{DeliveryRow, Settlement, Store},
 };
 
-/// How long a claim holds a message before another node may take it over.
-const LEASE_MS: i64 = 60_000;
 /// Messages claimed per round.
 const BATCH: i64 = 64;
-/// Other nodes' messages are found by polling at this interval.
+/// Due retries, fallbacks and messages whose node died are found by polling at this interval.
 const POLL: Duration = Duration::from_millis(500);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 /// Sent and failed messages are kept this long for inspection.
@@ -45,20 +43,23 @@ impl Worker {
         let mut in_flight = JoinSet::new();
         let (settled_tx, settled_rx) = mpsc::unbounded_channel();
         let settler = tokio::spawn(settle(self.state.clone(), settled_rx));
+        let handoff = self.state.handoff.clone();
+        let mut claim_due = true;
         loop {
-            let claimed = match self
-                .state
-                .store
-                .claim_deliveries(now_ms(), LEASE_MS, BATCH)
-                .await
-            {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox claim failed");
-                    Vec::new()
+            let mut claimed = Vec::new();
+            if claim_due {
+                match self
+                    .state
+                    .store
+                    .claim_deliveries(now_ms(), LEASE_MS, BATCH)
+                    .await
+                {
+                    Ok(rows) => claimed = rows,
+                    Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
                 }
-            };
+            }
             let full_batch = claimed.len() as i64 == BATCH;
+            claimed.extend(handoff.take());
             for row in claimed {
                 let state = self.state.clone();
                 let providers = self.providers.clone();
@@ -73,15 +74,23 @@ impl Worker {
             if full_batch {
                 continue;
             }
-            tokio::select! {
-                _ = self.state.outbox_wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = housekeeping.tick() => self.housekeeping().await,
+            claim_due = tokio::select! {
+                _ = handoff.notified() => false,
+                _ = self.state.outbox_wake.notified() => true,
+                _ = tokio::time::sleep(POLL) => true,
+                _ = housekeeping.tick() => {
+                    self.housekeeping().await;
+                    false
+                }
                 _ = stop.changed() => break,
-            }
+            };
         }
-        // Let sends under way finish and be recorded; what is left is claimed again after the
-        // lease.
+        // Send what was handed over, let sends under way finish and be recorded; what is left
+        // is claimed again after the lease.
+        for row in handoff.take() {
+            let outcome = attempt(&self.state, &self.providers, row).await;
+            let _ = settled_tx.send(outcome);
+        }
         while in_flight.join_next().await.is_some() {}
         drop(settled_tx);
         let _ = settler.await;

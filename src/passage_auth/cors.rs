@@ -8,7 +8,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::apps::App;
 use crate::app::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE";
@@ -63,7 +62,7 @@ fn app_id(path: &str) -> Option<&str> {
 }
 
 async fn allows(s: &AppState, app_id: &str, origin: &HeaderValue) -> bool {
-    App::load(&s.store, app_id)
+    s.app(app_id)
         .await
         .is_ok_and(|app| origin.as_bytes() == app.settings.auth_origin.as_bytes())
 }

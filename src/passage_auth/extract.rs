@@ -5,6 +5,8 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Path, Request},
     http::{header, request::Parts, HeaderMap},
 };
+use std::sync::Arc;
+
 use serde::de::DeserializeOwned;
 
 use super::{apps::App, error::PassageError, session};
@@ -49,7 +51,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// in the path. A deactivated user is refused.
 #[derive(Debug)]
 pub struct CurrentUser {
-    pub app: App,
+    pub app: Arc<App>,
     pub user: UserRow,
 }
 
@@ -64,7 +66,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             .into_iter()
             .find_map(|(k, v)| (k == "app_id").then_some(v))
             .ok_or(Error::NotFound)?;
-        let app = App::load(&s.store, &app_id).await?;
+        let app = s.app(&app_id).await?;
         let token = bearer(&parts.headers).ok_or(Error::Unauthenticated)?;
         let user_id = session::verify(s, &app, token).await?;
         let user = s

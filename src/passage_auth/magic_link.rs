@@ -12,7 +12,7 @@ use crate::{
     crypto,
     domain::now_ms,
     error::Error,
-    storage::{MagicLinkRow, Store, UserRow},
+    storage::{MagicLinkRow, Statement, Store, UserRow},
 };
 
 /// What a link does when it is used.
@@ -89,6 +89,7 @@ pub async fn issue(s: &AppState, app: &App, new: NewLink<'_>) -> Result<IssuedLi
         created_at: now,
     };
     let mut writes = vec![Store::insert_magic_link(&row, &crypto::sha256(&token))];
+    let mut delivery = None;
     if new.send {
         let minutes = (new.ttl_seconds + 59) / 60;
         let (subject, action) = match new.kind {
@@ -102,11 +103,13 @@ pub async fn issue(s: &AppState, app: &App, new: NewLink<'_>) -> Result<IssuedLi
             "Open this link to {action}:\n{url}\n\nIt expires in {minutes} minutes and works once."
         );
         let language = new.language.unwrap_or(&app.settings.default_language);
-        writes.push(new.to.message(s, subject, text, language, now)?);
+        let (outbox, row) = new.to.message(s, subject, text, language, now)?;
+        writes.push(outbox);
+        delivery = Some(row);
     }
     s.store.write_all(writes).await?;
-    if new.send {
-        s.outbox_wake.notify_one();
+    if let Some(row) = delivery {
+        s.handoff.push(row);
     }
     Ok(IssuedLink { row, token, url })
 }
@@ -145,20 +148,23 @@ pub async fn activate(s: &AppState, app: &App, token: &str) -> Result<AuthResult
     if user.status == "inactive" {
         return Err(Error::Inactive);
     }
-    if link.kind.starts_with("update_") {
-        s.store
-            .change_identifier(&app.id, &user.id, &link.channel, &link.identifier, now)
-            .await
-            .map_err(|e| match e {
-                Error::Conflict(_) => Error::Conflict("another user has this identifier".into()),
-                e => e,
-            })?;
-    }
-    let by_email = link.channel == "email";
-    s.store
-        .record_login(&app.id, &user.id, by_email, !by_email, now)
-        .await?;
-    session_for(s, app, &user, &link).await
+    let new_identifier = link
+        .kind
+        .starts_with("update_")
+        .then_some(link.identifier.as_str());
+    let writes = vec![Store::record_login(
+        &app.id,
+        &user.id,
+        &link.channel,
+        new_identifier,
+        now,
+    )];
+    session_for(s, app, &user, &link, writes)
+        .await
+        .map_err(|e| match e {
+            Error::Conflict(_) => Error::Conflict("another user has this identifier".into()),
+            e => e,
+        })
 }
 
 /// `POST magic-link/status`: the device that asked for the link gets its own session once
@@ -180,7 +186,7 @@ pub async fn status(s: &AppState, app: &App, id: &str) -> Result<AuthResult, Err
     if user.status == "inactive" {
         return Err(Error::Inactive);
     }
-    session_for(s, app, &user, &link).await
+    session_for(s, app, &user, &link, Vec::new()).await
 }
 
 async fn session_for(
@@ -188,8 +194,13 @@ async fn session_for(
     app: &App,
     user: &UserRow,
     link: &MagicLinkRow,
+    mut writes: Vec<Statement>,
 ) -> Result<AuthResult, Error> {
-    let mut result = session::start(s, app, user).await?;
+    let (mut result, session) = session::new_session(s, app, &user.id).await?;
+    writes.extend(session);
+    if !writes.is_empty() {
+        s.store.write_all(writes).await?;
+    }
     result.redirect_url = link.redirect_url.clone();
     Ok(result)
 }

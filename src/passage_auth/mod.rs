@@ -18,6 +18,8 @@ use axum::{
     routing::{get, patch, post},
     Json, Router,
 };
+use std::sync::Arc;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -62,8 +64,8 @@ pub fn issuer(s: &AppState, app_id: &str) -> String {
     format!("{}/v1/apps/{app_id}", s.config.public_url)
 }
 
-async fn load_app(s: &AppState, app_id: &str) -> Result<App, PassageError> {
-    Ok(App::load(&s.store, app_id).await?)
+async fn load_app(s: &AppState, app_id: &str) -> Result<Arc<App>, PassageError> {
+    Ok(s.app(app_id).await?)
 }
 
 /// Passage: GET /v1/apps/{app_id} (Auth, public; and the Manage API's get-app).

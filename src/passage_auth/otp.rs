@@ -9,10 +9,9 @@ use super::{
 use crate::{
     app::AppState,
     crypto,
-    delivery::Channel,
     domain::now_ms,
     error::Error,
-    storage::{PasscodeRow, Store},
+    storage::{PasscodeRow, Store, WithUserStatus},
 };
 
 /// Wrong codes allowed per passcode.
@@ -62,11 +61,11 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
         app.name
     );
     let subject = format!("Your {} code", app.name);
-    let outbox = to.message(s, subject, text, &app.settings.default_language, now)?;
+    let (outbox, delivery) = to.message(s, subject, text, &app.settings.default_language, now)?;
     s.store
         .write_all(vec![Store::insert_passcode(&passcode), outbox])
         .await?;
-    s.outbox_wake.notify_one();
+    s.handoff.push(delivery);
     Ok(id)
 }
 
@@ -77,7 +76,10 @@ pub async fn activate(
     otp_id: &str,
     code: &str,
 ) -> Result<AuthResult, Error> {
-    let passcode = s
+    let WithUserStatus {
+        row: passcode,
+        user_status,
+    } = s
         .store
         .get_passcode(&app.id, otp_id)
         .await
@@ -85,26 +87,38 @@ pub async fn activate(
             Error::NotFound => Error::Unauthenticated,
             e => e,
         })?;
+    if user_status == "inactive" {
+        return Err(Error::Inactive);
+    }
     // The stored hash never changes: comparing before the conditional update is race-free.
     let correct =
         crypto::constant_time_eq(&s.keys.code_hash(otp_id, code.trim()), &passcode.code_hash);
     let now = now_ms();
-    match s.store.attempt_passcode(otp_id, correct, now).await? {
-        Some(_) if correct => {}
-        Some(attempts) if attempts >= passcode.max_attempts => return Err(Error::TooManyAttempts),
-        Some(_) => return Err(Error::WrongCode),
-        // Used, expired, or out of attempts already.
-        None if passcode.attempts >= passcode.max_attempts => return Err(Error::TooManyAttempts),
-        None => return Err(Error::Expired),
+    // Used, expired, or out of attempts already (or used by a racing activation).
+    let unusable = || {
+        if passcode.attempts >= passcode.max_attempts {
+            Error::TooManyAttempts
+        } else {
+            Error::Expired
+        }
+    };
+    if !correct {
+        return match s.store.count_wrong_passcode(otp_id, now).await? {
+            Some(attempts) if attempts >= passcode.max_attempts => Err(Error::TooManyAttempts),
+            Some(_) => Err(Error::WrongCode),
+            None => Err(unusable()),
+        };
     }
-    let user = s.store.get_user(&app.id, &passcode.user_id).await?;
-    if user.status == "inactive" {
-        return Err(Error::Inactive);
+    // The code reached the identifier it was sent to: that identifier is verified. Using the
+    // code, counting the login and storing the session are one unit.
+    let (result, session) = session::new_session(s, app, &passcode.user_id).await?;
+    let mut steps = vec![
+        Store::use_passcode(otp_id, now),
+        Store::record_login(&app.id, &passcode.user_id, &passcode.channel, None, now),
+    ];
+    steps.extend(session);
+    if !s.store.write_chain(steps).await? {
+        return Err(unusable());
     }
-    // The code reached the identifier it was sent to: that identifier is verified.
-    let by_email = passcode.channel == Channel::Email.as_str();
-    s.store
-        .record_login(&app.id, &user.id, by_email, !by_email, now)
-        .await?;
-    session::start(s, app, &user).await
+    Ok(result)
 }

@@ -1,10 +1,6 @@
 //! Sessions: RS256 auth tokens and rotating refresh tokens.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -18,33 +14,38 @@ use crate::{
     },
     domain::now_ms,
     error::Error,
-    storage::{RefreshTokenRow, Store, UserRow},
+    storage::{RefreshTokenRow, Statement, Store, WithUserStatus},
+    ttl_cache::TtlCache,
 };
 
 /// Signing keys are re-read this often, so a rotation reaches every node within it.
 const KEY_TTL: Duration = Duration::from_secs(60);
 
-/// A cache entry and when it was read.
-type Cached<T> = Mutex<HashMap<String, (Arc<T>, Instant)>>;
-
 /// Per-node cache of each app's current signing key (parsing an RSA key is not free) and of
 /// its published keys, which check the auth tokens that come back.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SigningKeys {
-    keys: Cached<SigningKey>,
-    published: Cached<Vec<VerifyingKey>>,
+    keys: TtlCache<Arc<SigningKey>>,
+    published: TtlCache<Arc<Vec<VerifyingKey>>>,
+}
+
+impl Default for SigningKeys {
+    fn default() -> Self {
+        SigningKeys {
+            keys: TtlCache::new(KEY_TTL),
+            published: TtlCache::new(KEY_TTL),
+        }
+    }
 }
 
 impl SigningKeys {
     async fn current(&self, s: &AppState, app_id: &str) -> Result<Arc<SigningKey>, Error> {
-        if let Some((key, at)) = lock(&self.keys).get(app_id) {
-            if at.elapsed() < KEY_TTL {
-                return Ok(key.clone());
-            }
+        if let Some((key, _)) = self.keys.get(app_id) {
+            return Ok(key);
         }
         let published = s.store.published_signing_keys(app_id, now_ms()).await?;
         let key = Arc::new(apps::current_signing_key(&s.keys, &published)?);
-        lock(&self.keys).insert(app_id.to_string(), (key.clone(), Instant::now()));
+        self.keys.insert(app_id, key.clone());
         Ok(key)
     }
 
@@ -57,10 +58,9 @@ impl SigningKeys {
         kid: &str,
     ) -> Result<Option<Arc<Vec<VerifyingKey>>>, Error> {
         let has_kid = |keys: &[VerifyingKey]| keys.iter().any(|k| k.kid() == kid);
-        if let Some((keys, at)) = lock(&self.published).get(app_id) {
-            let fresh = at.elapsed() < KEY_TTL;
-            if fresh && (has_kid(keys) || at.elapsed() < Duration::from_secs(1)) {
-                return Ok(has_kid(keys).then(|| keys.clone()));
+        if let Some((keys, age)) = self.published.get(app_id) {
+            if has_kid(&keys) || age < Duration::from_secs(1) {
+                return Ok(has_kid(&keys).then_some(keys));
             }
         }
         let keys = s
@@ -75,13 +75,9 @@ impl SigningKeys {
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let keys = Arc::new(keys);
-        lock(&self.published).insert(app_id.to_string(), (keys.clone(), Instant::now()));
+        self.published.insert(app_id, keys.clone());
         Ok(has_kid(&keys).then_some(keys))
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The user id of a valid auth token of `app`: signed by one of its published keys, `aud`
@@ -123,32 +119,31 @@ pub struct AuthResult {
     pub refresh_token_expiration: i64,
 }
 
-/// A new session for `user`: an auth token and, unless the app turned them off, a refresh
-/// token of a new family.
-pub async fn start(s: &AppState, app: &App, user: &UserRow) -> Result<AuthResult, Error> {
-    let auth_token = auth_token(s, app, &user.id).await?;
-    let (refresh_token, refresh_token_expiration) = if app.settings.refresh_enabled {
+/// A new session for the user: an auth token and, unless the app turned them off, a refresh
+/// token of a new family, with the write that stores it (for the caller to commit together
+/// with what the login changes).
+pub async fn new_session(
+    s: &AppState,
+    app: &App,
+    user_id: &str,
+) -> Result<(AuthResult, Vec<Statement>), Error> {
+    let mut result = AuthResult {
+        auth_token: auth_token(s, app, user_id).await?,
+        redirect_url: app.settings.redirect_url.clone(),
+        refresh_token: String::new(),
+        refresh_token_expiration: 0,
+    };
+    let mut writes = Vec::new();
+    if app.settings.refresh_enabled {
         let now = now_ms();
         let expires_at = now + app.settings.refresh_absolute_lifetime * 1000;
-        let (_, token) = new_refresh_token(
-            s,
-            app,
-            &user.id,
-            &uuid::Uuid::new_v4().to_string(),
-            expires_at,
-            now,
-        )
-        .await?;
-        (token, expires_at / 1000)
-    } else {
-        (String::new(), 0)
-    };
-    Ok(AuthResult {
-        auth_token,
-        redirect_url: app.settings.redirect_url.clone(),
-        refresh_token,
-        refresh_token_expiration,
-    })
+        let family = uuid::Uuid::new_v4().to_string();
+        let (row, token) = refresh_token_row(app, user_id, &family, expires_at, now);
+        writes.push(Store::insert_refresh_token(&row, &crypto::sha256(&token)));
+        result.refresh_token = token;
+        result.refresh_token_expiration = expires_at / 1000;
+    }
+    Ok((result, writes))
 }
 
 /// The JWT the SDKs accept: RS256 with `kid` and `typ: JWT`; `sub` the user id, `aud` the app
@@ -167,15 +162,14 @@ async fn auth_token(s: &AppState, app: &App, user_id: &str) -> Result<String, Er
     key.sign_jwt(&claims)
 }
 
-/// Stores a new refresh token of `family_id`; returns (row id, token).
-async fn new_refresh_token(
-    s: &AppState,
+/// A new refresh token of `family_id` and its row.
+fn refresh_token_row(
     app: &App,
     user_id: &str,
     family_id: &str,
     expires_at: i64,
     now: i64,
-) -> Result<(String, String), Error> {
+) -> (RefreshTokenRow, String) {
     let token = crypto::random_token();
     let row = RefreshTokenRow {
         id: uuid::Uuid::new_v4().to_string(),
@@ -188,13 +182,7 @@ async fn new_refresh_token(
         successor_sealed: None,
         revoked_at: None,
     };
-    s.store
-        .write_all(vec![Store::insert_refresh_token(
-            &row,
-            &crypto::sha256(&token),
-        )])
-        .await?;
-    Ok((row.id, token))
+    (row, token)
 }
 
 /// `POST tokens`: a fresh auth token and the successor of `presented`. The first refresh
@@ -202,40 +190,45 @@ async fn new_refresh_token(
 /// after it is treated as theft and revokes the whole family.
 pub async fn refresh(s: &AppState, app: &App, presented: &str) -> Result<AuthResult, Error> {
     let now = now_ms();
-    let current = s
+    let digest = crypto::sha256(presented.trim());
+    let WithUserStatus {
+        row: current,
+        user_status,
+    } = s
         .store
-        .refresh_token_by_hash(&app.id, &crypto::sha256(presented.trim()))
+        .refresh_token_by_hash(&app.id, &digest)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    if current.revoked_at.is_some() || current.expires_at <= now {
+    if current.revoked_at.is_some() || current.expires_at <= now || user_status != "active" {
         return Err(Error::Unauthenticated);
     }
-    let user = s
-        .store
-        .get_user(&app.id, &current.user_id)
-        .await
-        .map_err(|_| Error::Unauthenticated)?;
-    if user.status != "active" {
-        return Err(Error::Unauthenticated);
-    }
-    let successor = match current.rotated_at {
+    let won = match current.rotated_at {
         None => rotate(s, app, &current, now).await?,
         Some(_) => None,
     };
-    let successor = match successor {
+    let successor = match won {
         Some(token) => token,
-        // Rotated before, by an earlier request or one racing with this one.
-        None => within_grace(s, &current.id, &current.family_id, &app.id, presented).await?,
+        // Rotated by an earlier request, or by one racing with this one (read it again).
+        None if current.rotated_at.is_some() => within_grace(s, &current, now).await?,
+        None => {
+            let rotated = s
+                .store
+                .refresh_token_by_hash(&app.id, &digest)
+                .await?
+                .ok_or(Error::Unauthenticated)?;
+            within_grace(s, &rotated.row, now).await?
+        }
     };
     Ok(AuthResult {
-        auth_token: auth_token(s, app, &user.id).await?,
+        auth_token: auth_token(s, app, &current.user_id).await?,
         redirect_url: app.settings.redirect_url.clone(),
         refresh_token: successor,
         refresh_token_expiration: current.expires_at / 1000,
     })
 }
 
-/// Writes the successor, then claims the rotation; the loser of a race drops its successor.
+/// Claims the rotation and stores the successor in one unit; `None` when another request
+/// rotated the token first.
 async fn rotate(
     s: &AppState,
     app: &App,
@@ -243,50 +236,38 @@ async fn rotate(
     now: i64,
 ) -> Result<Option<String>, Error> {
     // The family keeps its absolute lifetime.
-    let (id, token) = new_refresh_token(
-        s,
+    let (row, token) = refresh_token_row(
         app,
         &current.user_id,
         &current.family_id,
         current.expires_at,
         now,
-    )
-    .await?;
+    );
     let sealed = s.keys.seal(&current.id, &token)?;
-    if s.store
-        .rotate_refresh_token(&current.id, &sealed, now)
-        .await?
-    {
-        Ok(Some(token))
-    } else {
-        s.store.delete_refresh_token(&id).await?;
-        Ok(None)
-    }
+    let won = s
+        .store
+        .write_chain(vec![
+            Store::rotate_refresh_token(&current.id, &sealed, now),
+            Store::insert_refresh_token(&row, &crypto::sha256(&token)),
+        ])
+        .await?;
+    Ok(won.then_some(token))
 }
 
-async fn within_grace(
-    s: &AppState,
-    id: &str,
-    family_id: &str,
-    app_id: &str,
-    presented: &str,
-) -> Result<String, Error> {
-    let now = now_ms();
-    let rotated = s
-        .store
-        .refresh_token_by_hash(app_id, &crypto::sha256(presented.trim()))
-        .await?
-        .ok_or(Error::Unauthenticated)?;
+/// The successor of a token rotated less than the grace window ago; a later reuse revokes
+/// the family.
+async fn within_grace(s: &AppState, rotated: &RefreshTokenRow, now: i64) -> Result<String, Error> {
     let grace_ms = i64::try_from(s.config.refresh_grace_seconds).unwrap_or(0) * 1000;
     match (
         rotated.rotated_at,
         &rotated.successor_sealed,
         rotated.revoked_at,
     ) {
-        (Some(at), Some(sealed), None) if now - at <= grace_ms => s.keys.open(id, sealed),
+        (Some(at), Some(sealed), None) if now - at <= grace_ms => s.keys.open(&rotated.id, sealed),
         _ => {
-            tracing::warn!(family = %family_id, "rotated refresh token reused: family revoked");
-            s.store.revoke_refresh_family(family_id, now).await?;
+            let family = &rotated.family_id;
+            tracing::warn!(family = %family, "rotated refresh token reused: family revoked");
+            s.store.revoke_refresh_family(family, now).await?;
             Err(Error::Unauthenticated)
         }
     }
@@ -300,6 +281,6 @@ pub async fn revoke(s: &AppState, app: &App, presented: &str) -> Result<(), Erro
         .await?
         .ok_or(Error::NotFound)?;
     s.store
-        .revoke_refresh_family(&token.family_id, now_ms())
+        .revoke_refresh_family(&token.row.family_id, now_ms())
         .await
 }

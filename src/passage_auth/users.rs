@@ -9,7 +9,7 @@ use crate::{
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
     passage_manage::users::{self as manage_users, UserRequest},
-    storage::{Statement, UserRow},
+    storage::{DeliveryRow, Statement, UserRow},
 };
 
 /// An identifier is an email (it has an `@`) or a phone number; the app says which it takes.
@@ -54,8 +54,8 @@ impl Identifier {
         }
     }
 
-    /// A message to this identifier, as an outbox row to commit with what it carries. The
-    /// subject is used by email only.
+    /// A message to this identifier: the outbox row to commit with what it carries, and the
+    /// row to hand to the worker after the commit. The subject is used by email only.
     pub fn message(
         &self,
         s: &AppState,
@@ -63,7 +63,7 @@ impl Identifier {
         text: String,
         language: &str,
         now: i64,
-    ) -> Result<Statement, Error> {
+    ) -> Result<(Statement, DeliveryRow), Error> {
         let channel = self.channel();
         Outgoing {
             otp_id: None,
@@ -79,7 +79,7 @@ impl Identifier {
                 subject: (channel == Channel::Email).then_some(subject),
             },
         }
-        .statement(&s.keys, now)
+        .queue(&s.keys, now)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::{
     app::AppState,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
-    passage_auth::{self, apps::App, error::PassageError, extract::Body},
+    passage_auth::{self, error::PassageError, extract::Body},
     storage::UserFilter,
 };
 
@@ -64,6 +64,7 @@ fn user_error(e: Error) -> PassageError {
 /// Manage: PATCH /v1/apps/{app_id} — the App object's fields, flat; answers the updated app.
 async fn update_app(State(s): State<AppState>, key: AppKey, Body(patch): Body<Value>) -> Reply {
     let app = passage_auth::apps::update(&s.store, &key.app_id, patch).await?;
+    s.apps.remove(&key.app_id);
     passage_auth::app_response(&s, &app).await
 }
 
@@ -73,7 +74,7 @@ async fn create_magic_link(
     key: AppKey,
     Body(req): Body<magic_links::MagicLinkRequest>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
-    let app = App::load(&s.store, &key.app_id).await?;
+    let app = s.app(&key.app_id).await?;
     let link = magic_links::create(&s, &app, req)
         .await
         .map_err(user_error)?;
@@ -88,7 +89,7 @@ async fn post_users(
     Path(app_id): Path<String>,
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
-    let app = App::load(&s.store, &app_id).await?;
+    let app = s.app(&app_id).await?;
     let user = match key {
         Some(_) => {
             let req: UserRequest =
@@ -122,7 +123,7 @@ async fn get_users(
                 .identifier
                 .as_deref()
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
-            let app = App::load(&s.store, &app_id).await?;
+            let app = s.app(&app_id).await?;
             let user = passage_auth::users::find(&s, &app, identifier).await?;
             Ok(Json(
                 json!({"user": user.as_ref().map(passage_auth::wire::user)}),

@@ -115,6 +115,72 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `steps` atomically in one round trip, each only when the one before it changed a
+    /// row: the first is the guard (a conditional update that claims something), the others
+    /// follow from it. Every step after the first must end in a `where` clause (the condition
+    /// is appended to it) and each changes at most one row. True when every step applied.
+    pub async fn write_chain(&self, steps: Vec<Statement>) -> Result<bool, Error> {
+        let backend = self.backend;
+        let (sql, values) = chain(backend, steps);
+        let write = self.write.clone();
+        // Spawned for the same reason as `write_all`.
+        let done = tokio::spawn(async move {
+            let mut conn = write.acquire().await?;
+            let query = bind_all(sqlx::query(&sql), values);
+            // All of the output is read, so that SQLite runs the text through its `commit`.
+            let result = query
+                .fetch_all(&mut *conn)
+                .await
+                .map(|rows| !rows.is_empty());
+            if result.is_err() && backend == Backend::Sqlite {
+                let _ = sqlx::query("rollback").execute(&mut *conn).await;
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+        Ok(done?)
+    }
+}
+
+/// The chain's SQL: on SQLite a transaction whose steps test `changes()` (the rows changed
+/// by the statement before) and which answers a row when the last step applied; on
+/// PostgreSQL CTEs that test the previous step's `returning`.
+fn chain(backend: Backend, steps: Vec<Statement>) -> (String, Vec<Value>) {
+    let mut values = Vec::new();
+    let mut sql = String::new();
+    let last = steps.len().saturating_sub(1);
+    if backend == Backend::Sqlite {
+        sql.push_str("begin immediate;\n");
+    }
+    for (i, s) in steps.into_iter().enumerate() {
+        if backend == Backend::Postgres {
+            sql.push_str(if i == 0 { "with " } else { ", " });
+            sql.push_str(&format!("step{i} as ("));
+        }
+        shift_placeholders(s.sql, values.len(), &mut sql);
+        values.extend(s.values);
+        match (backend, i) {
+            (_, 0) => {}
+            (Backend::Sqlite, _) => sql.push_str(" and changes() > 0"),
+            (Backend::Postgres, _) => {
+                sql.push_str(&format!(" and exists (select 1 from step{})", i - 1))
+            }
+        }
+        sql.push_str(if backend == Backend::Sqlite {
+            ";\n"
+        } else {
+            " returning 1)"
+        });
+    }
+    match backend {
+        Backend::Sqlite => sql.push_str("select 1 where changes() > 0;\ncommit;"),
+        Backend::Postgres => sql.push_str(&format!(" select 1 from step{last}")),
+    }
+    (sql, values)
+}
+
 /// One SQL text for the whole unit: on SQLite a multi-statement transaction, on PostgreSQL
 /// one statement whose parts are data-modifying CTEs (a single statement is atomic).
 fn combine(backend: Backend, statements: Vec<Statement>) -> (String, Vec<Value>) {
@@ -175,6 +241,31 @@ mod tests {
         assert_eq!(
             sql,
             "with part0 as (insert into a values ($1)), part1 as (insert into b values ($2, $3)) select 1"
+        );
+    }
+
+    #[test]
+    fn chains_guard_each_step_by_the_one_before() {
+        let steps = || {
+            vec![
+                Statement::new("update a set x = 1 where id = $1").int(1),
+                Statement::new("insert into b select $1 where true").int(2),
+            ]
+        };
+        let (sql, values) = chain(Backend::Sqlite, steps());
+        assert_eq!(
+            sql,
+            "begin immediate;\nupdate a set x = 1 where id = $1;\n\
+             insert into b select $2 where true and changes() > 0;\n\
+             select 1 where changes() > 0;\ncommit;"
+        );
+        assert_eq!(values.len(), 2);
+        let (sql, _) = chain(Backend::Postgres, steps());
+        assert_eq!(
+            sql,
+            "with step0 as (update a set x = 1 where id = $1 returning 1), \
+             step1 as (insert into b select $2 where true and exists (select 1 from step0) returning 1) \
+             select 1 from step1"
         );
     }
 }

@@ -89,31 +89,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Makes a verified identifier the user's email (`channel` = `email`) or phone (`sms`).
-    /// A user who already holds it answers `Conflict`.
-    pub async fn change_identifier(
-        &self,
-        app_id: &str,
-        user_id: &str,
-        channel: &str,
-        identifier: &str,
-        now: i64,
-    ) -> Result<(), Error> {
-        let column = if channel == "email" { "email" } else { "phone" };
-        let sql = format!(
-            "update users set {column} = $3, {column}_verified = 1, updated_at = $4
-              where app_id = $1 and id = $2"
-        );
-        sqlx::query(&sql)
-            .bind(app_id)
-            .bind(user_id)
-            .bind(identifier)
-            .bind(now)
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
     /// Deletes passcodes and magic links that expired before `before`, and refresh tokens
     /// past their absolute lifetime.
     pub async fn prune_passage_secrets(&self, before: i64) -> Result<u64, Error> {

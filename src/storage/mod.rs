@@ -24,7 +24,7 @@ pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, NewDelivery, Settlement};
-pub use sessions::{PasscodeRow, RefreshTokenRow};
+pub use sessions::{PasscodeRow, RefreshTokenRow, WithUserStatus};
 pub use users::{UserFilter, UserRow};
 
 use crate::error::Error;

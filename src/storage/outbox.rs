@@ -45,11 +45,13 @@ pub enum Settlement {
 }
 
 impl Store {
-    pub fn insert_delivery(d: &NewDelivery, now: i64) -> Statement {
+    /// A new message, claimed until `locked_until` by the node that wrote it (its first
+    /// attempt is counted).
+    pub fn insert_delivery(d: &NewDelivery, now: i64, locked_until: i64) -> Statement {
         Statement::new(
             "insert into deliveries (id, otp_id, channel, fallback_channel, recipient, payload,
-               status, next_attempt_at, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)",
+               status, next_attempt_at, created_at, updated_at, locked_until, attempts)
+             values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7, $8, 1)",
         )
         .text(d.id.clone())
         .text(d.otp_id.clone())
@@ -58,6 +60,7 @@ impl Store {
         .text(d.recipient.clone())
         .blob(d.payload.clone())
         .int(now)
+        .int(locked_until)
     }
 
     /// Claims up to `limit` due messages for `lease_ms`; a claim that is not settled in time

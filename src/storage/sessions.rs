@@ -32,8 +32,13 @@ pub struct RefreshTokenRow {
     pub revoked_at: Option<i64>,
 }
 
-const TOKEN_COLUMNS: &str = "id, app_id, user_id, family_id, created_at, expires_at, \
-    rotated_at, successor_sealed, revoked_at";
+/// A stored row with its user's status, read together for a login or a refresh.
+#[derive(Clone, sqlx::FromRow)]
+pub struct WithUserStatus<T> {
+    #[sqlx(flatten)]
+    pub row: T,
+    pub user_status: String,
+}
 
 impl Store {
     pub fn insert_passcode(p: &PasscodeRow) -> Statement {
@@ -51,11 +56,16 @@ impl Store {
         .text(p.channel.clone())
     }
 
-    pub async fn get_passcode(&self, app_id: &str, id: &str) -> Result<PasscodeRow, Error> {
+    pub async fn get_passcode(
+        &self,
+        app_id: &str,
+        id: &str,
+    ) -> Result<WithUserStatus<PasscodeRow>, Error> {
         sqlx::query_as(
-            "select id, app_id, user_id, channel, code_hash, attempts, max_attempts, expires_at,
-                    used_at, created_at
-               from passcodes where app_id = $1 and id = $2",
+            "select p.id, p.app_id, p.user_id, p.channel, p.code_hash, p.attempts, p.max_attempts,
+                    p.expires_at, p.used_at, p.created_at, u.status as user_status
+               from passcodes p join users u on u.id = p.user_id
+              where p.app_id = $1 and p.id = $2",
         )
         .bind(app_id)
         .bind(id)
@@ -64,33 +74,39 @@ impl Store {
         .ok_or(Error::NotFound)
     }
 
-    /// Counts an attempt on an unused, unexpired passcode with attempts left, and uses it up
-    /// when `correct`. Returns the attempts counted so far, or `None` when the passcode was no
-    /// longer usable (used by a concurrent activation, expired, or out of attempts).
-    pub async fn attempt_passcode(
-        &self,
-        id: &str,
-        correct: bool,
-        now: i64,
-    ) -> Result<Option<i64>, Error> {
+    /// Counts a wrong code on an unused, unexpired passcode with attempts left. Returns the
+    /// attempts counted so far, or `None` when the passcode was no longer usable (used by a
+    /// concurrent activation, expired, or out of attempts).
+    pub async fn count_wrong_passcode(&self, id: &str, now: i64) -> Result<Option<i64>, Error> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "update passcodes set attempts = attempts + 1,
-               used_at = case when $2 = 1 then $3 else null end
-              where id = $1 and used_at is null and expires_at > $3 and attempts < max_attempts
+            "update passcodes set attempts = attempts + 1
+              where id = $1 and used_at is null and expires_at > $2 and attempts < max_attempts
              returning attempts",
         )
         .bind(id)
-        .bind(super::flag(correct))
         .bind(now)
         .fetch_optional(&self.write)
         .await?;
         Ok(row.map(|(n,)| n))
     }
 
+    /// Uses up an unused, unexpired passcode with attempts left: the guard of a login's
+    /// [`Store::write_chain`].
+    pub fn use_passcode(id: &str, now: i64) -> Statement {
+        Statement::new(
+            "update passcodes set attempts = attempts + 1, used_at = $2
+              where id = $1 and used_at is null and expires_at > $2 and attempts < max_attempts",
+        )
+        .text(id.to_string())
+        .int(now)
+    }
+
+    /// Stores a refresh token (by digest). Written as `insert … select … where true` so it
+    /// can follow a guard in a [`Store::write_chain`].
     pub fn insert_refresh_token(t: &RefreshTokenRow, token_hash: &[u8]) -> Statement {
         Statement::new(
             "insert into refresh_tokens (id, app_id, user_id, family_id, token_hash, created_at,
-               expires_at) values ($1, $2, $3, $4, $5, $6, $7)",
+               expires_at) select $1, $2, $3, $4, $5, $6, $7 where true",
         )
         .text(t.id.clone())
         .text(t.app_id.clone())
@@ -105,43 +121,30 @@ impl Store {
         &self,
         app_id: &str,
         token_hash: &[u8],
-    ) -> Result<Option<RefreshTokenRow>, Error> {
-        let sql = format!(
-            "select {TOKEN_COLUMNS} from refresh_tokens where app_id = $1 and token_hash = $2"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(app_id)
-            .bind(token_hash)
-            .fetch_optional(&self.write)
-            .await?)
+    ) -> Result<Option<WithUserStatus<RefreshTokenRow>>, Error> {
+        Ok(sqlx::query_as(
+            "select t.id, t.app_id, t.user_id, t.family_id, t.created_at, t.expires_at,
+                    t.rotated_at, t.successor_sealed, t.revoked_at, u.status as user_status
+               from refresh_tokens t join users u on u.id = t.user_id
+              where t.app_id = $1 and t.token_hash = $2",
+        )
+        .bind(app_id)
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?)
     }
 
-    /// Marks a token rotated, keeping its sealed successor; false when another request
-    /// rotated (or revoked) it first.
-    pub async fn rotate_refresh_token(
-        &self,
-        id: &str,
-        successor_sealed: &[u8],
-        now: i64,
-    ) -> Result<bool, Error> {
-        let done = sqlx::query(
+    /// Marks a token rotated, keeping its sealed successor: the guard of a rotation's
+    /// [`Store::write_chain`]; it does not apply when another request rotated (or revoked)
+    /// the token first.
+    pub fn rotate_refresh_token(id: &str, successor_sealed: &[u8], now: i64) -> Statement {
+        Statement::new(
             "update refresh_tokens set rotated_at = $2, successor_sealed = $3
               where id = $1 and rotated_at is null and revoked_at is null",
         )
-        .bind(id)
-        .bind(now)
-        .bind(successor_sealed)
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    pub async fn delete_refresh_token(&self, id: &str) -> Result<(), Error> {
-        sqlx::query("delete from refresh_tokens where id = $1")
-            .bind(id)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        .text(id.to_string())
+        .int(now)
+        .blob(successor_sealed.to_vec())
     }
 
     /// Revokes every token of a family (reuse of a rotated token, or logout).
@@ -175,29 +178,30 @@ impl Store {
         Ok(())
     }
 
-    /// Records a login: count, time, and the identifier that proved itself verified.
-    pub async fn record_login(
-        &self,
+    /// Records a login: count, time, and the identifier it proved: `channel` `email` or `sms`
+    /// becomes verified, and when `new_identifier` is given it becomes the user's email or
+    /// phone (a change confirmed by link). A pending user becomes active. One statement, so it
+    /// can follow a guard in a [`Store::write_chain`].
+    pub fn record_login(
         app_id: &str,
         user_id: &str,
-        verified_email: bool,
-        verified_phone: bool,
+        channel: &str,
+        new_identifier: Option<&str>,
         now: i64,
-    ) -> Result<(), Error> {
-        sqlx::query(
+    ) -> Statement {
+        Statement::new(
             "update users set login_count = login_count + 1, last_login_at = $3, updated_at = $3,
-               email_verified = case when $4 = 1 then 1 else email_verified end,
-               phone_verified = case when $5 = 1 then 1 else phone_verified end,
+               email = case when $4 = 'email' and $5 <> '' then $5 else email end,
+               phone = case when $4 = 'sms' and $5 <> '' then $5 else phone end,
+               email_verified = case when $4 = 'email' then 1 else email_verified end,
+               phone_verified = case when $4 = 'sms' then 1 else phone_verified end,
                status = case when status = 'pending' then 'active' else status end
              where app_id = $1 and id = $2",
         )
-        .bind(app_id)
-        .bind(user_id)
-        .bind(now)
-        .bind(super::flag(verified_email))
-        .bind(super::flag(verified_phone))
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        .text(app_id.to_string())
+        .text(user_id.to_string())
+        .int(now)
+        .text(channel.to_string())
+        .text(new_identifier.unwrap_or_default().to_string())
     }
 }

@@ -103,11 +103,11 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         recipient: &otp.number,
         envelope: envelope(&app.settings, &otp, code.expose(), channel, fallback),
     };
-    let outbox = message.statement(&s.keys, now)?;
+    let (outbox, delivery) = message.queue(&s.keys, now)?;
     s.store
         .write_all(vec![Store::insert_otp(&otp), outbox])
         .await?;
-    s.outbox_wake.notify_one();
+    s.handoff.push(delivery);
     s.metrics.otp("created");
     Ok(otp)
 }
@@ -158,9 +158,10 @@ pub async fn resend(
     };
     let detail = format!("via {}", via_name(req.via));
     Store::insert_otp_event(&mut tx, id, now, "RESEND", None, None, Some(&detail)).await?;
-    message.statement(&s.keys, now)?.execute(&mut tx).await?;
+    let (outbox, delivery) = message.queue(&s.keys, now)?;
+    outbox.execute(&mut tx).await?;
     tx.commit().await?;
-    s.outbox_wake.notify_one();
+    s.handoff.push(delivery);
     s.metrics.otp("resent");
     Ok(otp)
 }

@@ -5,7 +5,7 @@
 use super::{
     apps::App,
     session::{self, AuthResult},
-    users::Identifier,
+    users::{self, Identifier},
 };
 use crate::{
     app::AppState,
@@ -57,6 +57,59 @@ pub struct IssuedLink {
     pub row: MagicLinkRow,
     pub token: String,
     pub url: String,
+}
+
+/// `login/magic-link`: a link for an existing, active user, sent by email or SMS. Returns the
+/// link's id, which the asking device polls.
+pub async fn login(
+    s: &AppState,
+    app: &App,
+    identifier: &str,
+    path: Option<&str>,
+    language: Option<&str>,
+) -> Result<String, Error> {
+    let to = Identifier::parse(app, identifier)?;
+    let user = users::find(s, app, identifier)
+        .await?
+        .ok_or(Error::NotFound)?;
+    if user.status == "inactive" {
+        return Err(Error::Inactive);
+    }
+    send_login_link(s, app, &user, to, path, language).await
+}
+
+/// `register/magic-link`: signs the user up (as the app allows), then sends a link.
+pub async fn register(
+    s: &AppState,
+    app: &App,
+    identifier: &str,
+    path: Option<&str>,
+    language: Option<&str>,
+) -> Result<String, Error> {
+    let to = Identifier::parse(app, identifier)?;
+    let user = users::sign_up(s, app, identifier, None).await?;
+    send_login_link(s, app, &user, to, path, language).await
+}
+
+async fn send_login_link(
+    s: &AppState,
+    app: &App,
+    user: &UserRow,
+    to: Identifier,
+    path: Option<&str>,
+    language: Option<&str>,
+) -> Result<String, Error> {
+    let new = NewLink {
+        user,
+        kind: Kind::Login,
+        to,
+        path,
+        redirect_url: None,
+        ttl_seconds: app.settings.magic_link_ttl,
+        send: true,
+        language,
+    };
+    Ok(issue(s, app, new).await?.row.id)
 }
 
 /// The query parameter the app's page reads the token from, as Passage's elements do.

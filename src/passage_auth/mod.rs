@@ -12,18 +12,18 @@ pub mod session;
 pub mod users;
 pub mod wire;
 
+use std::sync::Arc;
+
 use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     routing::{get, patch, post},
     Json, Router,
 };
-use std::sync::Arc;
-
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use self::{apps::App, error::PassageError, extract::Body, users::Identifier};
+use self::{apps::App, error::PassageError, extract::Body};
 use crate::{app::AppState, domain::now_ms, error::Error};
 
 type Reply = Result<Json<Value>, PassageError>;
@@ -206,14 +206,10 @@ async fn login_magic_link(
     Body(req): Body<MagicLinkRequest>,
 ) -> Reply {
     let app = load_app(&s, &app_id).await?;
-    let to = Identifier::parse(&app, &req.identifier)?;
-    let user = users::find(&s, &app, &req.identifier)
-        .await?
-        .ok_or_else(|| PassageError::from(Error::NotFound).not_found_as("user_not_found"))?;
-    if user.status == "inactive" {
-        return Err(Error::Inactive.into());
-    }
-    let id = send_magic_link(&s, &app, &user, to, &req).await?;
+    let (path, language) = (req.magic_link_path.as_deref(), req.language.as_deref());
+    let id = magic_link::login(&s, &app, &req.identifier, path, language)
+        .await
+        .map_err(|e| PassageError::from(e).not_found_as("user_not_found"))?;
     Ok(Json(json!({"magic_link": {"id": id}})))
 }
 
@@ -224,35 +220,9 @@ async fn register_magic_link(
     Body(req): Body<MagicLinkRequest>,
 ) -> Result<(StatusCode, Json<Value>), PassageError> {
     let app = load_app(&s, &app_id).await?;
-    let to = Identifier::parse(&app, &req.identifier)?;
-    let user = users::sign_up(&s, &app, &req.identifier, None).await?;
-    let id = send_magic_link(&s, &app, &user, to, &req).await?;
+    let (path, language) = (req.magic_link_path.as_deref(), req.language.as_deref());
+    let id = magic_link::register(&s, &app, &req.identifier, path, language).await?;
     Ok((StatusCode::CREATED, Json(json!({"magic_link": {"id": id}}))))
-}
-
-async fn send_magic_link(
-    s: &AppState,
-    app: &App,
-    user: &crate::storage::UserRow,
-    to: Identifier,
-    req: &MagicLinkRequest,
-) -> Result<String, Error> {
-    let link = magic_link::issue(
-        s,
-        app,
-        magic_link::NewLink {
-            user,
-            kind: magic_link::Kind::Login,
-            to,
-            path: req.magic_link_path.as_deref(),
-            redirect_url: None,
-            ttl_seconds: app.settings.magic_link_ttl,
-            send: true,
-            language: req.language.as_deref(),
-        },
-    )
-    .await?;
-    Ok(link.row.id)
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,10 +1,7 @@
 //! The Manage API's users, with the app API key: statuses, shapes with no `null`s, metadata
 //! validation, pagination, and isolation between apps.
 
-use keyhaven::{
-    crypto::ServerKeys,
-    passage_auth::apps::{self, AppSettings, NewApp, UserMetadataField},
-};
+use keyhaven::passage_auth::apps::AppSettings;
 use serde_json::{json, Value};
 
 use crate::{
@@ -31,30 +28,14 @@ async fn passage_app(app: &TestApp) -> Passage {
 }
 
 async fn passage_app_with(app: &TestApp, tweak: impl FnOnce(&mut AppSettings)) -> Passage {
-    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
-    let field = |name: &str, t: &str| UserMetadataField {
-        id: name.into(),
-        field_name: name.into(),
-        friendly_name: name.into(),
-        field_type: t.into(),
-        profile: true,
-        registration: false,
-    };
-    let mut settings = AppSettings {
-        auth_origin: "https://shop.example".into(),
-        user_metadata_schema: vec![field("plan", "string"), field("seats", "integer")],
-        ..AppSettings::default()
-    };
-    tweak(&mut settings);
-    let new = NewApp {
-        id: None,
-        name: "Shop".into(),
-        settings,
-    };
-    let (created, key) = apps::create(&app.store, &keys, new).await.unwrap();
+    let created = crate::passage::create_app(app, |s| {
+        s.allowed_identifier = "email".into();
+        tweak(s);
+    })
+    .await;
     Passage {
-        app_id: created.id,
-        key,
+        app_id: created.app_id,
+        key: created.key,
     }
 }
 

@@ -102,6 +102,10 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .layer(middleware::from_fn_with_state(
+            state.clone(),
+            passage_auth::throttle::per_client,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             ops::metrics::track,
         ))

@@ -54,7 +54,7 @@ pub async fn cors(State(s): State<AppState>, req: Request, next: Next) -> Respon
 }
 
 /// `{app_id}` of `/v1/apps/{app_id}/...`.
-fn app_id(path: &str) -> Option<&str> {
+pub fn app_id(path: &str) -> Option<&str> {
     path.strip_prefix("/v1/apps/")?
         .split('/')
         .next()

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod magic_link;
 pub mod otp;
 pub mod session;
+pub mod throttle;
 pub mod users;
 pub mod wire;
 

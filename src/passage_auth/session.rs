@@ -199,7 +199,11 @@ pub async fn refresh(s: &AppState, app: &App, presented: &str) -> Result<AuthRes
         .refresh_token_by_hash(&app.id, &digest)
         .await?
         .ok_or(Error::Unauthenticated)?;
-    if current.revoked_at.is_some() || current.expires_at <= now || user_status != "active" {
+    // A token unused for the inactivity lifetime ends the session (its successors are fresh).
+    let idle = current.rotated_at.is_none()
+        && now - current.created_at > app.settings.refresh_inactivity_lifetime * 1000;
+    if current.revoked_at.is_some() || current.expires_at <= now || idle || user_status != "active"
+    {
         return Err(Error::Unauthenticated);
     }
     let won = match current.rotated_at {

@@ -1,7 +1,9 @@
 //! The Manage API's credential: the app API key (`Authorization: Bearer`).
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::{FromRequestParts, Path},
+    extract::{ConnectInfo, FromRequestParts, Path},
     http::request::Parts,
 };
 
@@ -68,6 +70,13 @@ async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Erro
             s.throttle_requests(&format!("app:{app_id}")).await?;
             Ok(Some(AppKey { app_id }))
         }
-        _ => Ok(None),
+        _ => {
+            // Wrong keys count against the client's address: guessing is throttled.
+            if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+                s.throttle_requests(&format!("passage:{app_id}:{}", addr.ip()))
+                    .await?;
+            }
+            Ok(None)
+        }
     }
 }

@@ -16,6 +16,7 @@ both_backends!(
     list_users_pages_and_filters,
     another_apps_key_gets_nothing,
     auth_identifier_check_and_public_signup,
+    requests_are_throttled_per_client_and_per_key,
 );
 
 struct Passage {
@@ -483,4 +484,36 @@ async fn auth_identifier_check_and_public_signup(b: Backend) {
         .await;
     assert_eq!(status, 404);
     assert_eq!(body["code"], "app_not_found");
+}
+
+async fn requests_are_throttled_per_client_and_per_key(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| c.rate_limit_calls = 5).await;
+    let p = passage_app(&app).await;
+    let public = || app.send(app.http.get(app.url(&format!("/v1/apps/{}", p.app_id))));
+    for _ in 0..5 {
+        assert_eq!(public().await.0, 200);
+    }
+    let res = app
+        .http
+        .get(app.url(&format!("/v1/apps/{}", p.app_id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["code"].is_string() && body["error"].is_string(),
+        "{body}"
+    );
+    // The app key has its own budget; wrong keys spend the client's.
+    for _ in 0..5 {
+        assert_eq!(p.call(&app, Method::GET, "/users", None).await.0, 200);
+    }
+    assert_eq!(p.call(&app, Method::GET, "/users", None).await.0, 429);
+    let wrong = Passage {
+        app_id: p.app_id.clone(),
+        key: "kh_wrong".into(),
+    };
+    assert_eq!(wrong.call(&app, Method::GET, "/users", None).await.0, 429);
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::{
     both_backends,
     harness::{code_in, Backend, TestApp},
-    passage::verify,
+    passage::{create_app, sign_in, verify},
 };
 
 both_backends!(
@@ -22,6 +22,7 @@ both_backends!(
     deactivated_users_cannot_log_in_or_refresh,
     email_passcodes_arrive_over_smtp,
     manage_revokes_a_users_sessions,
+    idle_sessions_end_after_the_inactivity_lifetime,
 );
 
 const PHONE: &str = "+4915123456789";
@@ -341,4 +342,19 @@ async fn manage_revokes_a_users_sessions(b: Backend) {
         )
         .await;
     assert_eq!(status, 404, "{body}");
+}
+
+async fn idle_sessions_end_after_the_inactivity_lifetime(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = create_app(&app, |s| s.refresh_inactivity_lifetime = 1).await;
+    let used = sign_in(&app, &p, "ann@example.com").await;
+    let (status, renewed) = refresh(&app, &p.app_id, used["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 201, "{renewed}");
+    let idle = sign_in(&app, &p, "bo@example.com").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (status, _) = refresh(&app, &p.app_id, idle["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        status, 401,
+        "unused for longer than the inactivity lifetime"
+    );
 }

@@ -13,11 +13,14 @@ mod rate_limits;
 mod sessions;
 mod users;
 
+use std::sync::Arc;
+
 use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
 
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
 pub use apps::{AppRow, SigningKeyRow};
+use batch::GroupWriter;
 pub use batch::Statement;
 pub use dialect::Backend;
 pub use magic_links::MagicLinkRow;
@@ -39,6 +42,8 @@ pub struct Store {
     /// Writes. On SQLite exactly one connection, so writers queue in the pool instead of
     /// spinning in SQLite's busy handler.
     write: AnyPool,
+    /// SQLite: commits units of work in groups (see `GroupWriter`).
+    group: Option<Arc<GroupWriter>>,
 }
 
 pub type Tx = Transaction<'static, sqlx::Any>;
@@ -54,10 +59,12 @@ impl Store {
                 let write = dialect::sqlite_pool(&url, 1).await?;
                 let read = dialect::sqlite_pool(&url, max_connections.clamp(1, 4)).await?;
                 dialect::checkpoint_in_background(read.clone());
+                let group = Some(Arc::new(GroupWriter::start(write.clone())));
                 Store {
                     backend,
                     read,
                     write,
+                    group,
                 }
             }
             Backend::Postgres => {
@@ -69,6 +76,7 @@ impl Store {
                     backend,
                     read: pool.clone(),
                     write: pool,
+                    group: None,
                 }
             }
         };

@@ -1,7 +1,7 @@
 //! Statements written now and run later, together: a unit of work that must commit as a whole
-//! (an OTP and its delivery) in one round trip. On SQLite that holds the single write
-//! connection for one hop instead of one per statement; on PostgreSQL it saves the
-//! transaction's extra round trips.
+//! (an OTP and its delivery) in one round trip. On PostgreSQL a unit is one statement of
+//! data-modifying CTEs. On SQLite, whose single writer every write waits for, the units that
+//! arrive together share one transaction (a group commit), each keeping its own outcome.
 
 use sqlx::{any::AnyArguments, query::Query, Any, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};

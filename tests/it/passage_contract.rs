@@ -19,14 +19,16 @@ fn out_of_scope(path: &str) -> bool {
     path.contains("webauthn") || path.contains("social") || path.contains("/devices/")
 }
 
-struct Contract {
+struct Contract<'a> {
+    app: &'a TestApp,
     swagger: Value,
     called: BTreeSet<String>,
 }
 
-impl Contract {
-    fn load(text: &str) -> Contract {
+impl<'a> Contract<'a> {
+    fn load(app: &'a TestApp, text: &str) -> Contract<'a> {
         Contract {
+            app,
             swagger: serde_json::from_str(text).unwrap(),
             called: BTreeSet::new(),
         }
@@ -44,16 +46,18 @@ impl Contract {
         panic!("no operation {id}");
     }
 
-    /// Calls `id` with the path parameters filled in order, and checks the answer.
-    async fn call(
+    /// Calls `id` with the path parameters filled in order, checks the answer against the
+    /// contract and that its status is `want`, and returns its body.
+    async fn expect(
         &mut self,
-        app: &TestApp,
+        want: u16,
         id: &str,
         params: &[&str],
         query: &str,
         bearer: Option<&str>,
         body: Option<Value>,
-    ) -> (u16, Value) {
+    ) -> Value {
+        let app = self.app;
         let (method, template, op) = self.operation(id);
         let mut path = template.clone();
         for value in params {
@@ -88,10 +92,11 @@ impl Contract {
             self.check(schema, &body, id);
         }
         self.called.insert(id.to_string());
-        (status, body)
+        assert_eq!(status, want, "{id} {path}: {body}");
+        body
     }
 
-    fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
+    fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
         match schema["$ref"].as_str() {
             Some(r) => {
                 let name = r.strip_prefix("#/definitions/").unwrap();
@@ -159,37 +164,31 @@ impl Contract {
 async fn every_operation_answers_as_documented(b: Backend) {
     let app = TestApp::spawn(b).await;
     let p = create_app(&app, |_| {}).await;
-    let mut auth = Contract::load(include_str!("../contracts/passage-auth.swagger.json"));
-    let mut manage = Contract::load(include_str!("../contracts/passage-manage.swagger.json"));
-    auth_operations(&app, &p, &mut auth).await;
-    manage_operations(&app, &p, &mut manage).await;
+    let mut auth = Contract::load(&app, include_str!("../contracts/passage-auth.swagger.json"));
+    let mut manage = Contract::load(
+        &app,
+        include_str!("../contracts/passage-manage.swagger.json"),
+    );
+    auth_operations(&app, &p.app_id, &mut auth).await;
+    manage_operations(&p, &mut manage).await;
     auth.assert_all_called();
     manage.assert_all_called();
 }
 
 /// The Auth operations in a user's order.
-async fn auth_operations(app: &TestApp, p: &PassageApp, c: &mut Contract) {
-    let id = p.app_id.as_str();
-    assert_eq!(c.call(app, "Get-app", &[id], "", None, None).await.0, 200);
-    assert_eq!(
-        c.call(app, "Get-app", &["nope"], "", None, None).await.0,
-        404
-    );
-    assert_eq!(c.call(app, "Get-jwks", &[id], "", None, None).await.0, 200);
-    let (s, _) = c
-        .call(app, "Get-open-id-configuration", &[id], "", None, None)
+async fn auth_operations(app: &TestApp, id: &str, c: &mut Contract<'_>) {
+    c.expect(200, "Get-app", &[id], "", None, None).await;
+    c.expect(404, "Get-app", &["nope"], "", None, None).await;
+    c.expect(200, "Get-jwks", &[id], "", None, None).await;
+    c.expect(200, "Get-open-id-configuration", &[id], "", None, None)
         .await;
-    assert_eq!(s, 200);
 
-    // Sign up by email passcode.
-    let email = Some(json!({"identifier": "ann@example.com"}));
-    let (s, _) = c
-        .call(app, "Create-user", &[id], "", None, email.clone())
-        .await;
-    assert_eq!(s, 201);
-    let (s, found) = c
-        .call(
-            app,
+    // Sign up, then log in by email passcode.
+    let ann = || Some(json!({"identifier": "ann@example.com"}));
+    c.expect(201, "Create-user", &[id], "", None, ann()).await;
+    let found = c
+        .expect(
+            200,
             "Check-user-identifier",
             &[id],
             "?identifier=ann@example.com",
@@ -197,402 +196,165 @@ async fn auth_operations(app: &TestApp, p: &PassageApp, c: &mut Contract) {
             None,
         )
         .await;
-    assert_eq!(
-        (s, found["user"]["email"].as_str()),
-        (200, Some("ann@example.com"))
-    );
-    let (s, _) = c
-        .call(
-            app,
-            "Check-user-identifier",
-            &[id],
-            "?identifier=not%20an%20email",
-            None,
-            None,
-        )
+    assert_eq!(found["user"]["email"], "ann@example.com");
+    let bad = "?identifier=not%20an%20email";
+    c.expect(400, "Check-user-identifier", &[id], bad, None, None)
         .await;
-    assert_eq!(s, 400);
-    let (s, started) = c
-        .call(
-            app,
-            "Login-one-time-passcode",
-            &[id],
-            "",
-            None,
-            email.clone(),
-        )
+    let started = c
+        .expect(201, "Login-one-time-passcode", &[id], "", None, ann())
         .await;
-    assert_eq!(s, 201);
     let mail = app.mailbox.next_for("ann@example.com").await;
     let code = code_in(mail.split("\n\n").nth(1).unwrap());
-    let wrong = json!({"otp": "000000", "otp_id": started["otp_id"]});
-    if code != "000000" {
-        let (s, _) = c
-            .call(
-                app,
-                "Activate-one-time-passcode",
-                &[id],
-                "",
-                None,
-                Some(wrong),
-            )
-            .await;
-        assert_eq!(s, 401);
-    }
-    let right = json!({"otp": code, "otp_id": started["otp_id"]});
-    let (s, session) = c
-        .call(
-            app,
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let attempt = |otp: &str| Some(json!({"otp": otp, "otp_id": started["otp_id"]}));
+    c.expect(
+        401,
+        "Activate-one-time-passcode",
+        &[id],
+        "",
+        None,
+        attempt(wrong),
+    )
+    .await;
+    let session = c
+        .expect(
+            200,
             "Activate-one-time-passcode",
             &[id],
             "",
             None,
-            Some(right),
+            attempt(&code),
         )
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(
-            app,
-            "Register-one-time-passcode",
-            &[id],
-            "",
-            None,
-            Some(json!({"identifier": "+4915123456789"})),
-        )
+    let phone = Some(json!({"identifier": "+4915123456789"}));
+    c.expect(201, "Register-one-time-passcode", &[id], "", None, phone)
         .await;
-    assert_eq!(s, 201);
-    let (s, _) = c
-        .call(
-            app,
-            "Login-one-time-passcode",
-            &[id],
-            "",
-            None,
-            Some(json!({"identifier": "nobody@example.com"})),
-        )
+    let nobody = Some(json!({"identifier": "nobody@example.com"}));
+    c.expect(404, "Login-one-time-passcode", &[id], "", None, nobody)
         .await;
-    assert_eq!(s, 404);
 
     // Magic links, with the cross-device poll.
-    let (s, _) = c
-        .call(
-            app,
-            "Register-magic-link",
-            &[id],
-            "",
-            None,
-            Some(json!({"identifier": "bo@example.com"})),
-        )
+    let bo = Some(json!({"identifier": "bo@example.com"}));
+    c.expect(201, "Register-magic-link", &[id], "", None, bo)
         .await;
-    assert_eq!(s, 201);
-    let (s, started) = c
-        .call(app, "Login-magic-link", &[id], "", None, email.clone())
+    let started = c
+        .expect(200, "Login-magic-link", &[id], "", None, ann())
         .await;
-    assert_eq!(s, 200);
-    let poll = Some(json!({"id": started["magic_link"]["id"]}));
-    assert_eq!(
-        c.call(app, "Magic-link-status", &[id], "", None, poll.clone())
-            .await
-            .0,
-        401
-    );
+    let poll = || Some(json!({"id": started["magic_link"]["id"]}));
+    c.expect(401, "Magic-link-status", &[id], "", None, poll())
+        .await;
     let link = token_of(&link_in(&app.mailbox.next_for("ann@example.com").await));
-    let activate = Some(json!({"magic_link": link}));
-    assert_eq!(
-        c.call(
-            app,
-            "Activate-magic-link",
-            &[id],
-            "",
-            None,
-            activate.clone()
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "Activate-magic-link", &[id], "", None, activate)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        c.call(app, "Magic-link-status", &[id], "", None, poll)
-            .await
-            .0,
-        200
-    );
-    let (s, _) = c
-        .call(
-            app,
-            "Magic-link-status",
-            &[id],
-            "",
-            None,
-            Some(json!({"id": "nope"})),
-        )
+    let activate = || Some(json!({"magic_link": link}));
+    c.expect(200, "Activate-magic-link", &[id], "", None, activate())
         .await;
-    assert_eq!(s, 404);
+    c.expect(401, "Activate-magic-link", &[id], "", None, activate())
+        .await;
+    c.expect(200, "Magic-link-status", &[id], "", None, poll())
+        .await;
+    let unknown = Some(json!({"id": "nope"}));
+    c.expect(404, "Magic-link-status", &[id], "", None, unknown)
+        .await;
 
     // Sessions.
-    let refresh = session["auth_result"]["refresh_token"].as_str().unwrap();
-    let (s, renewed) = c
-        .call(
-            app,
-            "Refresh-auth-token",
-            &[id],
-            "",
-            None,
-            Some(json!({"refresh_token": refresh})),
-        )
+    let refresh = |t: &Value| Some(json!({"refresh_token": t}));
+    let token = &session["auth_result"]["refresh_token"];
+    let renewed = c
+        .expect(201, "Refresh-auth-token", &[id], "", None, refresh(token))
         .await;
-    assert_eq!(s, 201);
-    let (s, _) = c
-        .call(
-            app,
-            "Refresh-auth-token",
-            &[id],
-            "",
-            None,
-            Some(json!({"refresh_token": "nope"})),
-        )
+    c.expect(
+        401,
+        "Refresh-auth-token",
+        &[id],
+        "",
+        None,
+        refresh(&json!("nope")),
+    )
+    .await;
+    let auth_token = renewed["auth_result"]["auth_token"].as_str().unwrap();
+    let revoke = format!(
+        "?refresh_token={}",
+        renewed["auth_result"]["refresh_token"].as_str().unwrap()
+    );
+    c.expect(200, "Revoke-refresh-token", &[id], &revoke, None, None)
         .await;
-    assert_eq!(s, 401);
-    let token = renewed["auth_result"]["auth_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let renewed_refresh = renewed["auth_result"]["refresh_token"].as_str().unwrap();
-    let (s, _) = c
-        .call(
-            app,
-            "Revoke-refresh-token",
-            &[id],
-            &format!("?refresh_token={renewed_refresh}"),
-            None,
-            None,
-        )
+    c.expect(400, "Revoke-refresh-token", &[id], "", None, None)
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(app, "Revoke-refresh-token", &[id], "", None, None)
-        .await;
-    assert_eq!(s, 400);
 
     // The current user.
-    let t = Some(token.as_str());
-    assert_eq!(
-        c.call(app, "Get-currentuser", &[id], "", t, None).await.0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "Get-currentuser", &[id], "", None, None)
-            .await
-            .0,
-        401
-    );
-    assert_eq!(
-        c.call(app, "Get-currentuser-devices", &[id], "", t, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "Get-currentuser-metadata", &[id], "", t, None)
-            .await
-            .0,
-        200
-    );
-    let (s, _) = c
-        .call(
-            app,
-            "Update-currentuser-metadata",
-            &[id],
-            "",
-            t,
-            Some(json!({"user_metadata": {"plan": "pro"}})),
-        )
+    let t = Some(auth_token);
+    c.expect(200, "Get-currentuser", &[id], "", t, None).await;
+    c.expect(401, "Get-currentuser", &[id], "", None, None)
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(
-            app,
-            "Update-currentuser-metadata",
-            &[id],
-            "",
-            t,
-            Some(json!({"user_metadata": {"plan": 1}})),
-        )
+    c.expect(200, "Get-currentuser-devices", &[id], "", t, None)
         .await;
-    assert_eq!(s, 400);
-    let (s, _) = c
-        .call(
-            app,
-            "Update-email-currentuser",
-            &[id],
-            "",
-            t,
-            Some(json!({"new_email": "ann2@example.com"})),
-        )
+    c.expect(200, "Get-currentuser-metadata", &[id], "", t, None)
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(
-            app,
-            "Update-phone-currentuser",
-            &[id],
-            "",
-            t,
-            Some(json!({"new_phone": "+4915123456788"})),
-        )
+    let metadata = |m: Value| Some(json!({ "user_metadata": m }));
+    let plan = metadata(json!({"plan": "pro"}));
+    c.expect(200, "Update-currentuser-metadata", &[id], "", t, plan)
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(
-            app,
-            "Update-phone-currentuser",
-            &[id],
-            "",
-            t,
-            Some(json!({"new_phone": "12"})),
-        )
+    let wrong_type = metadata(json!({"plan": 1}));
+    c.expect(400, "Update-currentuser-metadata", &[id], "", t, wrong_type)
         .await;
-    assert_eq!(s, 400);
+    let email = Some(json!({"new_email": "ann2@example.com"}));
+    c.expect(200, "Update-email-currentuser", &[id], "", t, email)
+        .await;
+    let phone = |p: &str| Some(json!({ "new_phone": p }));
+    c.expect(
+        200,
+        "Update-phone-currentuser",
+        &[id],
+        "",
+        t,
+        phone("+4915123456788"),
+    )
+    .await;
+    c.expect(400, "Update-phone-currentuser", &[id], "", t, phone("12"))
+        .await;
 }
 
 /// The Manage operations, with the app key.
-async fn manage_operations(app: &TestApp, p: &PassageApp, c: &mut Contract) {
-    let id = p.app_id.as_str();
-    let key = Some(p.key.as_str());
-    assert_eq!(c.call(app, "GetApp", &[id], "", key, None).await.0, 200);
-    let (s, created) = c
-        .call(
-            app,
-            "CreateUser",
-            &[id],
-            "",
-            key,
-            Some(json!({"email": "cy@example.com", "user_metadata": {"seats": 2}})),
-        )
-        .await;
-    assert_eq!(s, 201);
+async fn manage_operations(p: &PassageApp, c: &mut Contract<'_>) {
+    let (id, key) = (p.app_id.as_str(), Some(p.key.as_str()));
+    c.expect(200, "GetApp", &[id], "", key, None).await;
+    let new_user = Some(json!({"email": "cy@example.com", "user_metadata": {"seats": 2}}));
+    let created = c.expect(201, "CreateUser", &[id], "", key, new_user).await;
     let user = created["user"]["id"].as_str().unwrap();
-    assert_eq!(
-        c.call(
-            app,
-            "CreateUser",
-            &[id],
-            "",
-            key,
-            Some(json!({"email": "cy@example.com"}))
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        c.call(
-            app,
-            "CreateUser",
-            &[id],
-            "",
-            Some("kh_not-the-key"),
-            Some(json!({"email": "x@example.com"}))
-        )
-        .await
-        .0,
-        401
-    );
-    assert_eq!(
-        c.call(app, "GetUser", &[id, user], "", key, None).await.0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "GetUser", &[id, "nope"], "", key, None).await.0,
-        404
-    );
-    let (s, _) = c
-        .call(
-            app,
-            "UpdateUser",
-            &[id, user],
-            "",
-            key,
-            Some(json!({"phone": "+4915123456787"})),
-        )
+    let taken = Some(json!({"email": "cy@example.com"}));
+    c.expect(400, "CreateUser", &[id], "", key, taken.clone())
         .await;
-    assert_eq!(s, 200);
-    let (s, _) = c
-        .call(
-            app,
-            "UpdateUser",
-            &[id, user],
-            "",
-            key,
-            Some(json!({"user_metadata": {"seats": "two"}})),
-        )
+    c.expect(401, "CreateUser", &[id], "", Some("kh_not-the-key"), taken)
         .await;
-    assert_eq!(s, 400);
-    assert_eq!(
-        c.call(app, "DeactivateUser", &[id, user], "", key, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "ActivateUser", &[id, user], "", key, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "ListUserDevices", &[id, user], "", key, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        c.call(
-            app,
-            "DeleteADeviceForAUser",
-            &[id, user, "nope"],
-            "",
-            key,
-            None
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        c.call(app, "RevokesRefreshTokens", &[id, user], "", key, None)
-            .await
-            .0,
-        200
-    );
-    let (s, _) = c
-        .call(
-            app,
-            "CreateEmbeddableMagicLink",
-            &[id],
-            "",
-            key,
-            Some(json!({"user_id": user, "channel": "email"})),
-        )
+    c.expect(200, "GetUser", &[id, user], "", key, None).await;
+    c.expect(404, "GetUser", &[id, "nope"], "", key, None).await;
+    let phone = Some(json!({"phone": "+4915123456787"}));
+    c.expect(200, "UpdateUser", &[id, user], "", key, phone)
         .await;
-    assert_eq!(s, 201);
-    assert_eq!(
-        c.call(app, "DeleteUser", &[id, user], "", key, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        c.call(app, "DeleteUser", &[id, user], "", key, None)
-            .await
-            .0,
-        404
-    );
+    let wrong_type = Some(json!({"user_metadata": {"seats": "two"}}));
+    c.expect(400, "UpdateUser", &[id, user], "", key, wrong_type)
+        .await;
+    c.expect(200, "DeactivateUser", &[id, user], "", key, None)
+        .await;
+    c.expect(200, "ActivateUser", &[id, user], "", key, None)
+        .await;
+    c.expect(200, "ListUserDevices", &[id, user], "", key, None)
+        .await;
+    c.expect(
+        404,
+        "DeleteADeviceForAUser",
+        &[id, user, "nope"],
+        "",
+        key,
+        None,
+    )
+    .await;
+    c.expect(200, "RevokesRefreshTokens", &[id, user], "", key, None)
+        .await;
+    let link = Some(json!({"user_id": user, "channel": "email"}));
+    c.expect(201, "CreateEmbeddableMagicLink", &[id], "", key, link)
+        .await;
+    c.expect(200, "DeleteUser", &[id, user], "", key, None)
+        .await;
+    c.expect(404, "DeleteUser", &[id, user], "", key, None)
+        .await;
 }

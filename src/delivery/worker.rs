@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinSet,
+    time::Instant,
 };
 
 use super::{Channel, DeliveryError, Envelope, Message, Providers, LEASE_MS};
@@ -44,10 +45,14 @@ impl Worker {
         let (settled_tx, settled_rx) = mpsc::unbounded_channel();
         let settler = tokio::spawn(settle(self.state.clone(), settled_rx));
         let handoff = self.state.handoff.clone();
-        let mut claim_due = true;
+        // Due messages are claimed every POLL however busy the hand-over keeps the worker,
+        // and at once when asked (a fallback).
+        let mut next_claim = Instant::now();
+        let mut claim_now = true;
         loop {
             let mut claimed = Vec::new();
-            if claim_due {
+            if claim_now || Instant::now() >= next_claim {
+                next_claim = Instant::now() + POLL;
                 match self
                     .state
                     .store
@@ -72,12 +77,13 @@ impl Worker {
             // Reap finished sends without waiting for the slow ones.
             while in_flight.try_join_next().is_some() {}
             if full_batch {
+                claim_now = true;
                 continue;
             }
-            claim_due = tokio::select! {
+            claim_now = tokio::select! {
                 _ = handoff.notified() => false,
                 _ = self.state.outbox_wake.notified() => true,
-                _ = tokio::time::sleep(POLL) => true,
+                _ = tokio::time::sleep_until(next_claim) => false,
                 _ = housekeeping.tick() => {
                     self.housekeeping().await;
                     false

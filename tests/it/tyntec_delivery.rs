@@ -13,6 +13,7 @@ use crate::{
 both_backends!(
     two_nodes_send_each_message_once,
     unavailable_provider_is_retried,
+    retries_go_out_while_new_messages_keep_coming,
     per_recipient_limit_stops_pumping,
     resends_are_limited,
     country_lists_guard_destinations,
@@ -72,6 +73,42 @@ async fn unavailable_provider_is_retried(b: Backend) {
         events.iter().all(|e| e["event"] != "FALLBACK"),
         "SMS asked for: no fallback"
     );
+}
+
+async fn retries_go_out_while_new_messages_keep_coming(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    app.receiver.fail_sms.store(true, Ordering::SeqCst);
+    let (_, otp) = app
+        .post("/2fa/v1/otp?number=%2B4915123456789&via=SMS")
+        .await;
+    let id = otp["otpId"].as_str().unwrap();
+    wait_for_events(&app, id, |e| {
+        e.iter().any(|e| e["event"] == "DELIVERY_FAILED")
+    })
+    .await;
+    app.receiver.fail_sms.store(false, Ordering::SeqCst);
+    // A new message every 50 ms keeps waking the worker; the retry (due after 1 s) still goes.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(4);
+    let mut i = 0;
+    while !retried(&app).await {
+        assert!(tokio::time::Instant::now() < deadline, "the retry starved");
+        let (status, _) = app
+            .post(&format!("/2fa/v1/otp?number=%2B49151234{i:05}&via=SMS"))
+            .await;
+        assert_eq!(status, 200);
+        i += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether the first number's message has arrived (taking it).
+async fn retried(app: &TestApp) -> bool {
+    tokio::time::timeout(
+        std::time::Duration::from_millis(1),
+        app.receiver.next_for("+4915123456789"),
+    )
+    .await
+    .is_ok()
 }
 
 async fn per_recipient_limit_stops_pumping(b: Backend) {

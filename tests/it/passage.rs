@@ -113,6 +113,19 @@ pub fn token_of(url: &str) -> String {
     url.split("psg_magic_link=").nth(1).unwrap().to_string()
 }
 
+/// `PATCH magic-link/activate` with a link's token.
+pub async fn activate(app: &TestApp, app_id: &str, token: &str) -> (StatusCode, Value) {
+    call(
+        app,
+        Method::PATCH,
+        app_id,
+        "/magic-link/activate",
+        None,
+        Some(serde_json::json!({ "magic_link": token })),
+    )
+    .await
+}
+
 /// A session for the user with `email` (created when new): an embeddable magic link made
 /// with the app key, then activated. Returns the `auth_result`.
 pub async fn sign_in(app: &TestApp, p: &PassageApp, email: &str) -> Value {
@@ -126,15 +139,8 @@ pub async fn sign_in(app: &TestApp, p: &PassageApp, email: &str) -> Value {
     )
     .await;
     assert_eq!(code, 201, "{made}");
-    let (code, auth) = call(
-        app,
-        Method::PATCH,
-        &p.app_id,
-        "/magic-link/activate",
-        None,
-        Some(serde_json::json!({"magic_link": made["magic_link"]["secret"]})),
-    )
-    .await;
+    let secret = made["magic_link"]["secret"].as_str().unwrap();
+    let (code, auth) = activate(app, &p.app_id, secret).await;
     assert_eq!(code, 200, "{auth}");
     auth["auth_result"].clone()
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::{
     both_backends,
     harness::{Backend, TestApp},
-    passage::{call, create_app, link_in, sign_in, token_of, verify},
+    passage::{activate, call, create_app, link_in, sign_in, token_of, verify},
 };
 
 both_backends!(
@@ -169,15 +169,7 @@ async fn email_change_takes_effect_when_verified(b: Backend) {
     );
 
     let mail = app.mailbox.next_for("new@example.com").await;
-    let (code, auth) = call(
-        &app,
-        Method::PATCH,
-        &p.app_id,
-        "/magic-link/activate",
-        None,
-        Some(json!({"magic_link": token_of(&link_in(&mail))})),
-    )
-    .await;
+    let (code, auth) = activate(&app, &p.app_id, &token_of(&link_in(&mail))).await;
     assert_eq!(code, 200, "{auth}");
     assert_eq!(auth["auth_result"]["redirect_url"], "/settings");
     let (_, me) = call(&app, Method::GET, &p.app_id, "/currentuser", Some(&t), None).await;
@@ -210,13 +202,10 @@ async fn phone_change_takes_effect_when_verified(b: Backend) {
     .await;
     assert_eq!(code, 200, "{started}");
     let sms = app.receiver.next_for("+4915123456789").await;
-    let (code, _) = call(
+    let (code, _) = activate(
         &app,
-        Method::PATCH,
         &p.app_id,
-        "/magic-link/activate",
-        None,
-        Some(json!({"magic_link": token_of(&link_in(sms["text"].as_str().unwrap()))})),
+        &token_of(&link_in(sms["text"].as_str().unwrap())),
     )
     .await;
     assert_eq!(code, 200);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::{
     both_backends,
     harness::{Backend, TestApp},
-    passage::{call, create_app, link_in, token_of, verify, PassageApp},
+    passage::{activate, call, create_app, link_in, token_of, verify, PassageApp},
 };
 
 both_backends!(
@@ -35,14 +35,14 @@ async fn manage_user(app: &TestApp, p: &PassageApp, body: Value) -> Value {
     created["user"].clone()
 }
 
-async fn activate(app: &TestApp, app_id: &str, token: &str) -> (reqwest::StatusCode, Value) {
+async fn login_link(app: &TestApp, app_id: &str, body: Value) -> (reqwest::StatusCode, Value) {
     call(
         app,
-        Method::PATCH,
+        Method::POST,
         app_id,
-        "/magic-link/activate",
+        "/login/magic-link",
         None,
-        Some(json!({"magic_link": token})),
+        Some(body),
     )
     .await
 }
@@ -63,15 +63,8 @@ async fn login_link_by_email_and_the_cross_device_poll(b: Backend) {
     let app = TestApp::spawn(b).await;
     let p = create_app(&app, |_| {}).await;
     let user = manage_user(&app, &p, json!({"email": "ann@example.com"})).await;
-    let (code, started) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/login/magic-link",
-        None,
-        Some(json!({"identifier": "ann@example.com"})),
-    )
-    .await;
+    let (code, started) =
+        login_link(&app, &p.app_id, json!({"identifier": "ann@example.com"})).await;
     assert_eq!(code, 200, "{started}");
     let link_id = &started["magic_link"]["id"];
     assert!(link_id.as_str().is_some_and(|id| !id.is_empty()));
@@ -188,15 +181,7 @@ async fn one_of_concurrent_activations_wins(b: Backend) {
     let app = TestApp::spawn(b).await;
     let p = create_app(&app, |_| {}).await;
     manage_user(&app, &p, json!({"email": "bo@example.com"})).await;
-    let (code, _) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/login/magic-link",
-        None,
-        Some(json!({"identifier": "bo@example.com"})),
-    )
-    .await;
+    let (code, _) = login_link(&app, &p.app_id, json!({"identifier": "bo@example.com"})).await;
     assert_eq!(code, 200);
     let token = token_of(&link_in(&app.mailbox.next_for("bo@example.com").await));
     let results = join_all((0..20).map(|_| activate(&app, &p.app_id, &token))).await;
@@ -212,15 +197,7 @@ async fn expired_and_unknown_links_are_refused(b: Backend) {
     let app = TestApp::spawn(b).await;
     let p = create_app(&app, |s| s.magic_link_ttl = 1).await;
     manage_user(&app, &p, json!({"email": "cy@example.com"})).await;
-    let (_, started) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/login/magic-link",
-        None,
-        Some(json!({"identifier": "cy@example.com"})),
-    )
-    .await;
+    let (_, started) = login_link(&app, &p.app_id, json!({"identifier": "cy@example.com"})).await;
     let token = token_of(&link_in(&app.mailbox.next_for("cy@example.com").await));
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     let (code, err) = activate(&app, &p.app_id, &token).await;
@@ -239,15 +216,8 @@ async fn expired_and_unknown_links_are_refused(b: Backend) {
     );
     let (code, err) = activate(&app, &p.app_id, "not-a-token").await;
     assert_eq!(code, 401, "{err}");
-    let (code, err) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/login/magic-link",
-        None,
-        Some(json!({"identifier": "nobody@example.com"})),
-    )
-    .await;
+    let (code, err) =
+        login_link(&app, &p.app_id, json!({"identifier": "nobody@example.com"})).await;
     assert_eq!(
         (code.as_u16(), err["code"].as_str()),
         (404, Some("user_not_found"))
@@ -257,15 +227,7 @@ async fn expired_and_unknown_links_are_refused(b: Backend) {
     let user = manage_user(&app, &p, json!({"email": "dee@example.com"})).await;
     let path = format!("/users/{}/deactivate", user["id"].as_str().unwrap());
     call(&app, Method::PATCH, &p.app_id, &path, Some(&p.key), None).await;
-    let (code, err) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/login/magic-link",
-        None,
-        Some(json!({"identifier": "dee@example.com"})),
-    )
-    .await;
+    let (code, err) = login_link(&app, &p.app_id, json!({"identifier": "dee@example.com"})).await;
     assert_eq!(
         (code.as_u16(), err["code"].as_str()),
         (403, Some("user_not_active"))
@@ -277,13 +239,10 @@ async fn links_stay_on_the_app_origin(b: Backend) {
     let p = create_app(&app, |_| {}).await;
     manage_user(&app, &p, json!({"email": "di@example.com"})).await;
     for path in ["https://evil.example/", "//evil.example/x", "login"] {
-        let (code, err) = call(
+        let (code, err) = login_link(
             &app,
-            Method::POST,
             &p.app_id,
-            "/login/magic-link",
-            None,
-            Some(json!({"identifier": "di@example.com", "magic_link_path": path})),
+            json!({"identifier": "di@example.com", "magic_link_path": path}),
         )
         .await;
         assert_eq!(

@@ -19,7 +19,10 @@ use crate::{
     app::AppState,
     domain::{now_ms, Email, PhoneNumber},
     error::Error,
-    passage_manage::{users::metadata, wire},
+    passage_manage::{
+        users::{identifier_taken, metadata},
+        wire,
+    },
     storage::UserRow,
 };
 
@@ -131,7 +134,7 @@ async fn change_identifier(
         .await?
         .is_some_and(|other| other.id != user.id);
     if taken {
-        return Err(Error::Conflict("another user has this identifier".into()).into());
+        return Err(identifier_taken().into());
     }
     let link = magic_link::issue(
         s,

@@ -12,6 +12,7 @@ use crate::{
     crypto,
     domain::now_ms,
     error::Error,
+    passage_manage::users::or_identifier_taken,
     storage::{MagicLinkRow, Statement, Store, UserRow},
 };
 
@@ -69,7 +70,9 @@ pub async fn login(
     language: Option<&str>,
 ) -> Result<String, Error> {
     let to = Identifier::parse(app, identifier)?;
-    let user = users::find(s, app, identifier)
+    let user = s
+        .store
+        .find_user(&app.id, to.as_str())
         .await?
         .ok_or(Error::NotFound)?;
     if user.status == "inactive" {
@@ -87,7 +90,7 @@ pub async fn register(
     language: Option<&str>,
 ) -> Result<String, Error> {
     let to = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(s, app, identifier, None).await?;
+    let user = users::sign_up(s, app, &to, None).await?;
     send_login_link(s, app, &user, to, path, language).await
 }
 
@@ -214,10 +217,7 @@ pub async fn activate(s: &AppState, app: &App, token: &str) -> Result<AuthResult
     )];
     session_for(s, app, &user, &link, writes)
         .await
-        .map_err(|e| match e {
-            Error::Conflict(_) => Error::Conflict("another user has this identifier".into()),
-            e => e,
-        })
+        .map_err(or_identifier_taken)
 }
 
 /// `POST magic-link/status`: the device that asked for the link gets its own session once

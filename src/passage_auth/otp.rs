@@ -21,7 +21,9 @@ const CODE_LEN: usize = 6;
 /// `login/otp`: a code for an existing, active user. Returns the passcode id.
 pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
     let id = Identifier::parse(app, identifier)?;
-    let user = users::find(s, app, identifier)
+    let user = s
+        .store
+        .find_user(&app.id, id.as_str())
         .await?
         .ok_or(Error::NotFound)?;
     if user.status == "inactive" {
@@ -33,7 +35,7 @@ pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, 
 /// `register/otp`: signs the user up (as the app allows), then sends a code.
 pub async fn register(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
     let id = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(s, app, identifier, None).await?;
+    let user = users::sign_up(s, app, &id, None).await?;
     send(s, app, &user.id, &id).await
 }
 

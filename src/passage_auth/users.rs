@@ -19,13 +19,19 @@ pub enum Identifier {
 }
 
 impl Identifier {
-    pub fn parse(app: &App, input: &str) -> Result<Identifier, Error> {
-        let allowed = app.settings.allowed_identifier.as_str();
-        let id = if input.contains('@') {
+    /// An email or a phone number, normalised, whatever the app takes.
+    pub fn detect(input: &str) -> Result<Identifier, Error> {
+        Ok(if input.contains('@') {
             Identifier::Email(Email::parse(input)?)
         } else {
             Identifier::Phone(PhoneNumber::parse(input, None)?)
-        };
+        })
+    }
+
+    /// An identifier of a kind the app takes.
+    pub fn parse(app: &App, input: &str) -> Result<Identifier, Error> {
+        let allowed = app.settings.allowed_identifier.as_str();
+        let id = Identifier::detect(input)?;
         let ok = match id {
             Identifier::Email(_) => matches!(allowed, "email" | "both"),
             Identifier::Phone(_) => matches!(allowed, "phone" | "both"),
@@ -83,16 +89,11 @@ impl Identifier {
     }
 }
 
-pub async fn find(s: &AppState, app: &App, identifier: &str) -> Result<Option<UserRow>, Error> {
-    let id = Identifier::parse(app, identifier)?;
-    s.store.find_user(&app.id, id.as_str()).await
-}
-
 /// Public sign-up, when the app allows it.
 pub async fn sign_up(
     s: &AppState,
     app: &App,
-    identifier: &str,
+    identifier: &Identifier,
     user_metadata: Option<Value>,
 ) -> Result<UserRow, Error> {
     if !app.settings.public_signup {
@@ -100,7 +101,7 @@ pub async fn sign_up(
             "this app does not allow public sign-up".into(),
         ));
     }
-    let request = match Identifier::parse(app, identifier)? {
+    let request = match identifier {
         Identifier::Email(e) => UserRequest {
             email: Some(e.as_str().to_string()),
             ..UserRequest::default()

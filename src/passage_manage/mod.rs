@@ -21,9 +21,9 @@ use self::{
 };
 use crate::{
     app::AppState,
-    domain::{now_ms, Email, PhoneNumber},
+    domain::now_ms,
     error::Error,
-    passage_auth::{self, error::PassageError, extract::Body},
+    passage_auth::{self, error::PassageError, extract::Body, users::Identifier},
     storage::UserFilter,
 };
 
@@ -100,8 +100,9 @@ async fn post_users(
             let identifier = body["identifier"]
                 .as_str()
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
+            let identifier = Identifier::parse(&app, identifier)?;
             let metadata = body.get("user_metadata").filter(|m| !m.is_null()).cloned();
-            let user = passage_auth::users::sign_up(&s, &app, identifier, metadata).await?;
+            let user = passage_auth::users::sign_up(&s, &app, &identifier, metadata).await?;
             passage_auth::wire::user(&user)
         }
     };
@@ -124,7 +125,8 @@ async fn get_users(
                 .as_deref()
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
             let app = s.app(&app_id).await?;
-            let user = passage_auth::users::find(&s, &app, identifier).await?;
+            let identifier = Identifier::parse(&app, identifier)?;
+            let user = s.store.find_user(&app.id, identifier.as_str()).await?;
             Ok(Json(
                 json!({"user": user.as_ref().map(passage_auth::wire::user)}),
             ))
@@ -269,8 +271,7 @@ fn int_param(name: &'static str, value: Option<&str>, default: i64) -> Result<i6
 /// filters `identifier`, `id`, `status`; answers `users`, `total_users` and `_links`.
 async fn list_users(s: &AppState, app_id: &str, q: ListQuery) -> Reply {
     let identifier = match q.identifier.as_deref().map(str::trim) {
-        Some(i) if i.contains('@') => Email::parse(i)?.as_str().to_string(),
-        Some(i) if !i.is_empty() => PhoneNumber::parse(i, None)?.as_str().to_string(),
+        Some(i) if !i.is_empty() => Identifier::detect(i)?.as_str().to_string(),
         _ => String::new(),
     };
     let page = int_param("page", q.page.as_deref(), 1)?.max(1);

@@ -60,7 +60,10 @@ pub async fn create(s: &AppState, app: &App, req: UserRequest) -> Result<UserRow
         created_at: now,
         updated_at: now,
     };
-    s.store.insert_user(&user).await.map_err(identifier_taken)?;
+    s.store
+        .insert_user(&user)
+        .await
+        .map_err(or_identifier_taken)?;
     Ok(user)
 }
 
@@ -108,13 +111,22 @@ pub async fn update(
         user.user_metadata = Some(Value::Object(merged).to_string());
     }
     user.updated_at = now_ms();
-    s.store.update_user(&user).await.map_err(identifier_taken)?;
+    s.store
+        .update_user(&user)
+        .await
+        .map_err(or_identifier_taken)?;
     Ok(user)
 }
 
-fn identifier_taken(e: Error) -> Error {
+/// The answer when another user holds the email or phone.
+pub fn identifier_taken() -> Error {
+    Error::Conflict("a user with this identifier exists".into())
+}
+
+/// A unique-constraint conflict on a user, told as [`identifier_taken`]; other errors pass.
+pub fn or_identifier_taken(e: Error) -> Error {
     match e {
-        Error::Conflict(_) => Error::Conflict("a user with this identifier exists".into()),
+        Error::Conflict(_) => identifier_taken(),
         e => e,
     }
 }

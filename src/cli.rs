@@ -6,12 +6,13 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use crate::{
-    app::{self, AppState},
     config::{Config, LogFormat},
     crypto::{self, ServerKeys},
     delivery::Providers,
     domain::now_ms,
-    passage_auth::apps::{self, AppSettings, NewApp},
+    passage::apps::{self, AppChanges, AppSettings, NewApp},
+    server,
+    state::AppState,
     storage::{Backend, Store},
     tyntec::accounts,
 };
@@ -172,7 +173,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(config.log_format, "warn");
             let store = Store::open(&config.database_url(), 2).await?;
             let keys = server_keys(&config)?;
-            let result = admin(&store, &keys, command).await;
+            let state = AppState::new(config, store.clone(), keys);
+            let result = admin(&state, command).await;
             store.close().await;
             result
         }
@@ -199,15 +201,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let state = AppState::new(config, store.clone(), keys);
-    let (addr, server) = app::bind(state, providers, shutdown_signal()).await?;
+    let (addr, server) = server::bind(state, providers, shutdown_signal()).await?;
     tracing::info!(%addr, database = store.backend().as_str(), "keyhaven listening");
     server.await?;
     store.close().await;
     Ok(())
 }
 
-async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Result<()> {
-    let out = match command {
+async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
+    let (store, passage) = (&state.store, &state.passage);
+    let out: serde_json::Value = match command {
         Command::Migrate => json!({"migrated": true, "database": store.backend().as_str()}),
         Command::Account(AccountCommand::Create { name }) => {
             let (account, key) = accounts::create(store, &name).await?;
@@ -258,13 +261,13 @@ async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Re
                 ..AppSettings::default()
             };
             let new = NewApp { id, name, settings };
-            let (app, api_key) = apps::create(store, keys, new).await?;
+            let (app, api_key) = apps::create(passage, new).await?;
             json!({"app_id": app.id, "api_key": api_key})
         }
         Command::App(AppCommand::Update { app_id, settings }) => {
-            let patch = serde_json::from_str(&settings)
+            let json = serde_json::from_str(&settings)
                 .map_err(|e| anyhow::anyhow!("settings are not JSON: {e}"))?;
-            let app = apps::update(store, &app_id, patch).await?;
+            let app = apps::update(passage, &app_id, AppChanges::from_json(json)?).await?;
             json!({"app_id": app.id, "name": app.name, "settings": app.settings})
         }
         Command::App(AppCommand::List) => {
@@ -275,7 +278,7 @@ async fn admin(store: &Store, keys: &ServerKeys, command: Command) -> anyhow::Re
                 .collect::<Vec<_>>())
         }
         Command::App(AppCommand::RotateKey { app_id }) => {
-            let kid = apps::rotate_key(store, keys, &app_id).await?;
+            let kid = apps::rotate_key(passage, &app_id).await?;
             json!({"app_id": app_id, "kid": kid})
         }
         Command::Serve | Command::Bench(_) => return Ok(()),

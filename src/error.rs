@@ -9,8 +9,9 @@ pub enum Error {
     InvalidInput { field: &'static str, reason: String },
     #[error("missing or invalid credentials")]
     Unauthenticated,
-    #[error("not found")]
-    NotFound,
+    /// The resource does not exist (or is not this caller's): each contract names it.
+    #[error("{0} not found")]
+    NotFound(Resource),
     #[error("conflict: {0}")]
     Conflict(String),
     /// A wrong one-time code while attempts remain.
@@ -38,11 +39,51 @@ pub enum Error {
     /// The user exists but is deactivated.
     #[error("this user is deactivated")]
     Inactive,
-    /// A credential (link, token) that is not usable now, with the reason.
+    /// A magic link that is not usable now (unknown, used, expired, not yet activated), with
+    /// the reason.
     #[error("{0}")]
-    Refused(String),
+    MagicLinkRefused(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// What was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// A route: no handler for the path.
+    Route,
+    /// A tyntec account.
+    Account,
+    ApiKey,
+    /// A tyntec 2FA application.
+    Application,
+    /// A language template of a 2FA application.
+    Template,
+    /// A tyntec OTP.
+    Otp,
+    /// A Passage app.
+    App,
+    User,
+    MagicLink,
+    /// A user's passkey.
+    Device,
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resource::Route => "route",
+            Resource::Account => "account",
+            Resource::ApiKey => "API key",
+            Resource::Application => "application",
+            Resource::Template => "template",
+            Resource::Otp => "OTP",
+            Resource::App => "app",
+            Resource::User => "user",
+            Resource::MagicLink => "magic link",
+            Resource::Device => "device",
+        })
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,11 +100,78 @@ impl Error {
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::RowNotFound => Error::NotFound,
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Error::Conflict("already exists".into())
             }
             _ => Error::Internal(e.into()),
         }
     }
+}
+
+/// One error of every variant, and a `NotFound` of every resource, in a fixed order: each
+/// surface's mapping is tested against this list.
+#[cfg(test)]
+pub(crate) fn every_error() -> Vec<Error> {
+    let errors = vec![
+        Error::invalid("field", "reason"),
+        Error::Unauthenticated,
+        Error::NotFound(Resource::Route),
+        Error::NotFound(Resource::Account),
+        Error::NotFound(Resource::ApiKey),
+        Error::NotFound(Resource::Application),
+        Error::NotFound(Resource::Template),
+        Error::NotFound(Resource::Otp),
+        Error::NotFound(Resource::App),
+        Error::NotFound(Resource::User),
+        Error::NotFound(Resource::MagicLink),
+        Error::NotFound(Resource::Device),
+        Error::Conflict("taken".into()),
+        Error::WrongCode,
+        Error::TooManyAttempts,
+        Error::Expired,
+        Error::Gone,
+        Error::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        },
+        Error::PayloadTooLarge,
+        Error::UnsupportedMediaType,
+        Error::MethodNotAllowed,
+        Error::Forbidden("no".into()),
+        Error::Inactive,
+        Error::MagicLinkRefused("used"),
+        Error::Internal(anyhow::anyhow!("database password leaked")),
+    ];
+    // A new variant or resource does not compile here until it joins the list above.
+    let ordinal = |e: &Error| match e {
+        Error::InvalidInput { .. } => 0,
+        Error::Unauthenticated => 1,
+        Error::NotFound(r) => match r {
+            Resource::Route => 2,
+            Resource::Account => 3,
+            Resource::ApiKey => 4,
+            Resource::Application => 5,
+            Resource::Template => 6,
+            Resource::Otp => 7,
+            Resource::App => 8,
+            Resource::User => 9,
+            Resource::MagicLink => 10,
+            Resource::Device => 11,
+        },
+        Error::Conflict(_) => 12,
+        Error::WrongCode => 13,
+        Error::TooManyAttempts => 14,
+        Error::Expired => 15,
+        Error::Gone => 16,
+        Error::RateLimited { .. } => 17,
+        Error::PayloadTooLarge => 18,
+        Error::UnsupportedMediaType => 19,
+        Error::MethodNotAllowed => 20,
+        Error::Forbidden(_) => 21,
+        Error::Inactive => 22,
+        Error::MagicLinkRefused(_) => 23,
+        Error::Internal(_) => 24,
+    };
+    let ordinals: Vec<usize> = errors.iter().map(ordinal).collect();
+    assert_eq!(ordinals, (0..errors.len()).collect::<Vec<_>>());
+    errors
 }

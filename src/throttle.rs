@@ -4,12 +4,52 @@
 //! locally: the limit is never exceeded across nodes; at worst a node's unspent lease makes
 //! the others throttle a little early within that window.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
-use crate::{domain::now_ms, error::Error, storage::Store};
+use crate::{config::Config, domain::now_ms, error::Error, storage::Store};
+
+/// The limits every surface applies, with the shared counters behind them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    throttle: Arc<Throttle>,
+    store: Store,
+    /// Requests per period (`rate_limit_calls`, `rate_limit_period_seconds`).
+    requests: (u32, u64),
+    /// Messages per recipient an hour (`delivery_limit_per_recipient`).
+    per_recipient: u32,
+}
+
+impl Limits {
+    pub fn new(config: &Config, store: Store) -> Self {
+        Limits {
+            throttle: Arc::default(),
+            store,
+            requests: (config.rate_limit_calls, config.rate_limit_period_seconds),
+            per_recipient: config.delivery_limit_per_recipient,
+        }
+    }
+
+    /// The request throttle of `bucket` (a key, an app, a client address).
+    pub async fn request(&self, bucket: &str) -> Result<(), Error> {
+        let (limit, period) = self.requests;
+        self.throttle.hit(&self.store, bucket, limit, period).await
+    }
+
+    /// The per-recipient message limit: a guard against SMS pumping and mail bombing.
+    pub async fn recipient(&self, recipient: &str) -> Result<(), Error> {
+        let bucket = format!("recipient:{recipient}");
+        self.throttle
+            .hit(&self.store, &bucket, self.per_recipient, 3600)
+            .await
+    }
+}
 
 #[derive(Debug, Default)]
-pub struct Throttle {
+struct Throttle {
     leases: Mutex<HashMap<String, Lease>>,
 }
 
@@ -25,7 +65,7 @@ const MAX_BUCKETS: usize = 10_000;
 impl Throttle {
     /// Counts one hit in `bucket` for a window of `period_secs`; `RateLimited` once `limit` hits
     /// were counted in the current window. A limit of 0 turns the throttle off.
-    pub async fn hit(
+    async fn hit(
         &self,
         store: &Store,
         bucket: &str,

@@ -8,46 +8,14 @@ pub mod worker;
 
 use std::{fmt, sync::Arc, time::Duration};
 
+pub use crate::domain::Channel;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use http_sms::{TwilioProvider, TyntecSmsProvider, WebhookProvider};
 pub use log::LogProvider;
 pub use smtp::SmtpProvider;
-
-/// How a message reaches its recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Sms,
-    Voice,
-    Email,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Voice => "voice",
-            Channel::Email => "email",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sms" => Some(Channel::Sms),
-            "voice" => Some(Channel::Voice),
-            "email" => Some(Channel::Email),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One message, rendered and ready for a provider. `text` may carry a one-time code, so this
 /// type never prints it in `Debug`.
@@ -214,8 +182,9 @@ pub struct Envelope {
 use crate::config::SmsProviderKind;
 use crate::{
     crypto::ServerKeys,
+    domain::now_ms,
     error::Error,
-    storage::{DeliveryRow, NewDelivery, Statement, Store},
+    storage::{DeliveryRow, Filtered, NewDelivery, Store, Unit},
 };
 
 /// A message to put into the outbox.
@@ -229,22 +198,52 @@ pub struct Outgoing<'a> {
     pub envelope: Envelope,
 }
 
-impl Outgoing<'_> {
-    /// Writes this message into the outbox, sealed with the server key, already claimed by
-    /// this node: the caller runs the statement in the same unit of work as what the message
-    /// is about and, once that commits, hands the row to this node's worker
-    /// ([`Handoff::push`]) — no claim round trip. Should the node die first, the lease runs
-    /// out and any node's worker sends it.
-    pub fn queue(&self, keys: &ServerKeys, now: i64) -> Result<(Statement, DeliveryRow), Error> {
+/// This node's outbox: messages commit with the rows they are about, sealed with the server
+/// key and already claimed by this node, and are handed to its worker in memory at commit (no
+/// claim round trip). Should the node die first, the claim runs out and any node's worker
+/// sends them. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    store: Store,
+    keys: ServerKeys,
+    handoff: Arc<Handoff>,
+}
+
+impl Outbox {
+    pub fn new(store: Store, keys: ServerKeys) -> Outbox {
+        Outbox {
+            store,
+            keys,
+            handoff: Arc::default(),
+        }
+    }
+
+    /// Commits `unit` and, when given, `message` with it (in a chain: when the chain
+    /// applied), then hands the message to this node's worker. True when the unit applied.
+    pub async fn commit(&self, unit: Unit, message: Option<Outgoing<'_>>) -> Result<bool, Error> {
+        let Some(message) = message else {
+            return self.store.commit(unit).await;
+        };
+        let (insert, row) = self.queue(&message, now_ms())?;
+        let applied = self.store.commit(unit.then(insert)).await?;
+        if applied {
+            self.handoff.push(row);
+        }
+        Ok(applied)
+    }
+
+    /// The outbox row of `message`, and the row its worker gets after the commit.
+    fn queue(&self, message: &Outgoing<'_>, now: i64) -> Result<(Filtered, DeliveryRow), Error> {
         let id = uuid::Uuid::new_v4().to_string();
-        let json = serde_json::to_string(&self.envelope).map_err(|e| Error::Internal(e.into()))?;
+        let json =
+            serde_json::to_string(&message.envelope).map_err(|e| Error::Internal(e.into()))?;
         let delivery = NewDelivery {
-            payload: keys.seal(&id, &json)?,
+            payload: self.keys.seal(&id, &json)?,
             id,
-            otp_id: self.otp_id.map(str::to_string),
-            channel: self.channel.as_str().to_string(),
-            fallback_channel: self.fallback.map(|c| c.as_str().to_string()),
-            recipient: self.recipient.to_string(),
+            otp_id: message.otp_id.map(str::to_string),
+            channel: message.channel.as_str().to_string(),
+            fallback_channel: message.fallback.map(|c| c.as_str().to_string()),
+            recipient: message.recipient.to_string(),
         };
         let row = DeliveryRow {
             id: delivery.id.clone(),
@@ -264,7 +263,7 @@ pub const LEASE_MS: i64 = 60_000;
 
 /// Messages committed on this node, waiting for its worker.
 #[derive(Debug, Default)]
-pub struct Handoff {
+struct Handoff {
     rows: std::sync::Mutex<Vec<DeliveryRow>>,
     wake: tokio::sync::Notify,
 }
@@ -274,7 +273,7 @@ const HANDOFF_LIMIT: usize = 10_000;
 
 impl Handoff {
     /// Gives a committed message to the worker.
-    pub fn push(&self, row: DeliveryRow) {
+    fn push(&self, row: DeliveryRow) {
         {
             let mut rows = self.lock();
             if rows.len() >= HANDOFF_LIMIT {

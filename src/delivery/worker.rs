@@ -4,16 +4,17 @@
 use std::{sync::Arc, time::Duration};
 
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{mpsc, watch, Notify},
     task::JoinSet,
     time::Instant,
 };
 
-use super::{Channel, DeliveryError, Envelope, Message, Providers, LEASE_MS};
+use super::{Channel, DeliveryError, Envelope, Handoff, Message, Outbox, Providers, LEASE_MS};
 use crate::{
-    app::AppState,
+    crypto::ServerKeys,
     domain::now_ms,
-    storage::{DeliveryRow, Settlement, Store},
+    metrics::Metrics,
+    storage::{DeliveryRow, Settlement, Store, Unit},
 };
 
 /// Messages claimed per round.
@@ -27,15 +28,40 @@ const KEEP_SETTLED_MS: i64 = 7 * 24 * 3600 * 1000;
 const KEEP_OTPS_MS: i64 = 30 * 24 * 3600 * 1000;
 
 pub struct Worker {
-    state: AppState,
-    providers: Arc<Providers>,
+    store: Store,
+    /// Messages committed on this node.
+    handoff: Arc<Handoff>,
+    sender: Arc<Sender>,
+    /// Makes the worker look for due messages now (after a fallback).
+    wake: Arc<Notify>,
+}
+
+/// What one attempt needs.
+struct Sender {
+    keys: ServerKeys,
+    providers: Providers,
+    metrics: Arc<Metrics>,
+    /// Tries per channel when a provider is unavailable.
+    max_attempts: u32,
 }
 
 impl Worker {
-    pub fn new(state: AppState, providers: Providers) -> Self {
+    pub fn new(
+        outbox: &Outbox,
+        providers: Providers,
+        metrics: Arc<Metrics>,
+        max_attempts: u32,
+    ) -> Self {
         Worker {
-            state,
-            providers: Arc::new(providers),
+            store: outbox.store.clone(),
+            handoff: outbox.handoff.clone(),
+            sender: Arc::new(Sender {
+                keys: outbox.keys.clone(),
+                providers,
+                metrics,
+                max_attempts,
+            }),
+            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -43,8 +69,8 @@ impl Worker {
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         let mut in_flight = JoinSet::new();
         let (settled_tx, settled_rx) = mpsc::unbounded_channel();
-        let settler = tokio::spawn(settle(self.state.clone(), settled_rx));
-        let handoff = self.state.handoff.clone();
+        let settler = tokio::spawn(settle(self.store.clone(), self.wake.clone(), settled_rx));
+        let handoff = self.handoff.clone();
         // Due messages are claimed every POLL however busy the hand-over keeps the worker,
         // and at once when asked (a fallback).
         let mut next_claim = Instant::now();
@@ -53,12 +79,7 @@ impl Worker {
             let mut claimed = Vec::new();
             if claim_now || Instant::now() >= next_claim {
                 next_claim = Instant::now() + POLL;
-                match self
-                    .state
-                    .store
-                    .claim_deliveries(now_ms(), LEASE_MS, BATCH)
-                    .await
-                {
+                match self.store.claim_deliveries(now_ms(), LEASE_MS, BATCH).await {
                     Ok(rows) => claimed = rows,
                     Err(e) => tracing::warn!(error = %e, "outbox claim failed"),
                 }
@@ -66,11 +87,10 @@ impl Worker {
             let full_batch = claimed.len() as i64 == BATCH;
             claimed.extend(handoff.take());
             for row in claimed {
-                let state = self.state.clone();
-                let providers = self.providers.clone();
+                let sender = self.sender.clone();
                 let settled = settled_tx.clone();
                 in_flight.spawn(async move {
-                    let outcome = attempt(&state, &providers, row).await;
+                    let outcome = sender.attempt(row).await;
                     let _ = settled.send(outcome);
                 });
             }
@@ -82,7 +102,7 @@ impl Worker {
             }
             claim_now = tokio::select! {
                 _ = handoff.notified() => false,
-                _ = self.state.outbox_wake.notified() => true,
+                _ = self.wake.notified() => true,
                 _ = tokio::time::sleep_until(next_claim) => false,
                 _ = housekeeping.tick() => {
                     self.housekeeping().await;
@@ -94,7 +114,7 @@ impl Worker {
         // Send what was handed over, let sends under way finish and be recorded; what is left
         // is claimed again after the lease.
         for row in handoff.take() {
-            let outcome = attempt(&self.state, &self.providers, row).await;
+            let outcome = self.sender.attempt(row).await;
             let _ = settled_tx.send(outcome);
         }
         while in_flight.join_next().await.is_some() {}
@@ -104,20 +124,14 @@ impl Worker {
 
     async fn housekeeping(&self) {
         let now = now_ms();
-        if let Err(e) = self
-            .state
-            .store
-            .prune_deliveries(now - KEEP_SETTLED_MS)
-            .await
-        {
+        if let Err(e) = self.store.prune_deliveries(now - KEEP_SETTLED_MS).await {
             tracing::warn!(error = %e, "pruning the outbox failed");
         }
-        if let Err(e) = self.state.store.prune_otps(now - KEEP_OTPS_MS).await {
+        if let Err(e) = self.store.prune_otps(now - KEEP_OTPS_MS).await {
             tracing::warn!(error = %e, "pruning old OTPs failed");
         }
         // A day's margin keeps an expired secret answerable as "expired" for a while.
         if let Err(e) = self
-            .state
             .store
             .prune_passage_secrets(now - 24 * 3600 * 1000)
             .await
@@ -125,12 +139,7 @@ impl Worker {
             tracing::warn!(error = %e, "pruning expired Passage codes and links failed");
         }
         // Longest throttle window is an hour.
-        if let Err(e) = self
-            .state
-            .store
-            .prune_rate_counters(now - 2 * 3600 * 1000)
-            .await
-        {
+        if let Err(e) = self.store.prune_rate_counters(now - 2 * 3600 * 1000).await {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
     }
@@ -148,7 +157,7 @@ struct Settled {
 
 /// Writes settlements as they arrive, everything that is waiting in one unit: under load one
 /// write records many attempts.
-async fn settle(state: AppState, mut settled: mpsc::UnboundedReceiver<Settled>) {
+async fn settle(store: Store, wake: Arc<Notify>, mut settled: mpsc::UnboundedReceiver<Settled>) {
     let mut batch = Vec::new();
     while settled.recv_many(&mut batch, 64).await > 0 {
         let fell_back = batch
@@ -165,115 +174,117 @@ async fn settle(state: AppState, mut settled: mpsc::UnboundedReceiver<Settled>) 
                 )
             })
             .collect();
-        if let Err(e) = state.store.write_all(statements).await {
+        if let Err(e) = store.commit(Unit::all(statements)).await {
             // The leases run out and the messages are tried again: at-least-once.
             tracing::error!(error = %e, "could not record delivery attempts");
         }
         if fell_back {
-            state.outbox_wake.notify_one();
+            wake.notify_one();
         }
     }
 }
 
-/// One attempt at one message.
-async fn attempt(state: &AppState, providers: &Providers, row: DeliveryRow) -> Settled {
-    let config = &state.config;
-    let outcome = match open(state, &row) {
-        Ok((channel, message)) => {
-            let provider = providers.for_channel(channel);
-            let sent = tokio::time::timeout(providers.timeout, provider.send(&message)).await;
-            let result = sent.unwrap_or_else(|_| {
-                Err(DeliveryError::Unavailable(format!(
-                    "no answer within {} s",
-                    providers.timeout.as_secs()
-                )))
-            });
-            state.metrics.delivery(
-                provider.name(),
-                channel.as_str(),
-                if result.is_ok() { "sent" } else { "failed" },
-            );
-            (provider.name(), result)
-        }
-        Err(reason) => ("none", Err(DeliveryError::Rejected(reason))),
-    };
-    let now = now_ms();
-    let (provider, result) = outcome;
-    let (settlement, kind, detail) = match result {
-        Ok(receipt) => (
-            Settlement::Sent,
-            "SENT",
-            receipt
-                .provider_message_id
-                .map(|id| format!("provider message id {id}")),
-        ),
-        Err(err) => match row.fallback_channel.as_deref() {
-            // OTPs are short-lived: a failing first channel hands over at once.
-            Some(fallback) => (
-                Settlement::Fallback {
-                    channel: fallback.to_string(),
-                },
-                "FALLBACK",
-                Some(format!("{err}; trying {fallback}")),
+impl Sender {
+    /// One attempt at one message.
+    async fn attempt(&self, row: DeliveryRow) -> Settled {
+        let providers = &self.providers;
+        let outcome = match self.open(&row) {
+            Ok((channel, message)) => {
+                let provider = providers.for_channel(channel);
+                let sent = tokio::time::timeout(providers.timeout, provider.send(&message)).await;
+                let result = sent.unwrap_or_else(|_| {
+                    Err(DeliveryError::Unavailable(format!(
+                        "no answer within {} s",
+                        providers.timeout.as_secs()
+                    )))
+                });
+                self.metrics.delivery(
+                    provider.name(),
+                    channel.as_str(),
+                    if result.is_ok() { "sent" } else { "failed" },
+                );
+                (provider.name(), result)
+            }
+            Err(reason) => ("none", Err(DeliveryError::Rejected(reason))),
+        };
+        let now = now_ms();
+        let (provider, result) = outcome;
+        let (settlement, kind, detail) = match result {
+            Ok(receipt) => (
+                Settlement::Sent,
+                "SENT",
+                receipt
+                    .provider_message_id
+                    .map(|id| format!("provider message id {id}")),
             ),
-            None => match err {
-                DeliveryError::Unavailable(_)
-                    if row.attempts < i64::from(config.delivery_max_attempts) =>
-                {
-                    // 1 s, 2 s, 4 s, ... capped at a minute.
-                    let backoff = 1000i64 << (row.attempts - 1).clamp(0, 6);
-                    (
-                        Settlement::Retry {
-                            at: now + backoff.min(60_000),
-                        },
-                        "DELIVERY_FAILED",
-                        Some(format!("{err}; retrying")),
-                    )
-                }
-                _ => (Settlement::Failed, "UNDELIVERABLE", Some(err.to_string())),
+            Err(err) => match row.fallback_channel.as_deref() {
+                // OTPs are short-lived: a failing first channel hands over at once.
+                Some(fallback) => (
+                    Settlement::Fallback {
+                        channel: fallback.to_string(),
+                    },
+                    "FALLBACK",
+                    Some(format!("{err}; trying {fallback}")),
+                ),
+                None => match err {
+                    DeliveryError::Unavailable(_)
+                        if row.attempts < i64::from(self.max_attempts) =>
+                    {
+                        // 1 s, 2 s, 4 s, ... capped at a minute.
+                        let backoff = 1000i64 << (row.attempts - 1).clamp(0, 6);
+                        (
+                            Settlement::Retry {
+                                at: now + backoff.min(60_000),
+                            },
+                            "DELIVERY_FAILED",
+                            Some(format!("{err}; retrying")),
+                        )
+                    }
+                    _ => (Settlement::Failed, "UNDELIVERABLE", Some(err.to_string())),
+                },
             },
-        },
-    };
-    Settled {
-        delivery_id: row.id,
-        settlement,
-        kind,
-        provider,
-        detail,
-        at: now,
+        };
+        Settled {
+            delivery_id: row.id,
+            settlement,
+            kind,
+            provider,
+            detail,
+            at: now,
+        }
     }
-}
 
-/// Opens the sealed payload and builds the message for the row's current channel.
-fn open(state: &AppState, row: &DeliveryRow) -> Result<(Channel, Message), String> {
-    let channel = Channel::parse(&row.channel).ok_or("unknown channel")?;
-    let json = state
-        .keys
-        .open(&row.id, &row.payload)
-        .map_err(|_| "payload does not open with this server secret".to_string())?;
-    let env: Envelope = serde_json::from_str(&json).map_err(|e| e.to_string())?;
-    // After a fallback the row's channel is the fallback channel and `fallback_channel` is
-    // cleared: use the fallback wording.
-    let fell_back = row.fallback_channel.is_none() && env.fallback_text.is_some();
-    let text = match (&env.fallback_text, fell_back) {
-        (Some(t), true) => t.clone(),
-        _ => env.text.clone(),
-    };
-    let sender = if channel == Channel::Voice {
-        env.caller.clone().or(env.sender.clone())
-    } else {
-        env.sender.clone()
-    };
-    Ok((
-        channel,
-        Message {
+    /// Opens the sealed payload and builds the message for the row's current channel.
+    fn open(&self, row: &DeliveryRow) -> Result<(Channel, Message), String> {
+        let channel = Channel::parse(&row.channel).ok_or("unknown channel")?;
+        let json = self
+            .keys
+            .open(&row.id, &row.payload)
+            .map_err(|_| "payload does not open with this server secret".to_string())?;
+        let env: Envelope = serde_json::from_str(&json).map_err(|e| e.to_string())?;
+        // After a fallback the row's channel is the fallback channel and `fallback_channel` is
+        // cleared: use the fallback wording.
+        let fell_back = row.fallback_channel.is_none() && env.fallback_text.is_some();
+        let text = match (&env.fallback_text, fell_back) {
+            (Some(t), true) => t.clone(),
+            _ => env.text.clone(),
+        };
+        let sender = if channel == Channel::Voice {
+            env.caller.clone().or(env.sender.clone())
+        } else {
+            env.sender.clone()
+        };
+        Ok((
             channel,
-            to: row.recipient.clone(),
-            text,
-            subject: env.subject.clone(),
-            sender,
-            language: env.language.clone(),
-            reference: row.otp_id.clone().unwrap_or_else(|| row.id.clone()),
-        },
-    ))
+            Message {
+                channel,
+                to: row.recipient.clone(),
+                text,
+                subject: env.subject.clone(),
+                sender,
+                language: env.language.clone(),
+                reference: row.otp_id.clone().unwrap_or_else(|| row.id.clone()),
+            },
+        ))
+    }
 }

@@ -3,10 +3,12 @@
 mod email;
 mod otp;
 mod phone;
+mod user;
 
 pub use email::Email;
 pub use otp::{OtpCode, OtpStatus, PinLength, Via, MAX_CODE_LEN, MIN_CODE_LEN};
 pub use phone::PhoneNumber;
+pub use user::{Channel, LinkKind, UserStatus};
 
 /// Current time as epoch milliseconds, the unit every stored time uses.
 pub fn now_ms() -> i64 {

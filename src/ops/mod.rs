@@ -1,7 +1,5 @@
 //! Operator endpoints: liveness, readiness, metrics and the OpenAPI description.
 
-pub mod metrics;
-
 use axum::{
     extract::State,
     http::{header, StatusCode},
@@ -11,7 +9,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -6,27 +6,15 @@ use axum::{
     routing::{get, patch},
     Json, Router,
 };
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
-use super::{
-    error::PassageError,
-    extract::{Body, CurrentUser},
-    magic_link::{self, Kind, NewLink},
-    users::Identifier,
-};
+use super::{extract::CurrentUser, Reply};
 use crate::{
-    app::AppState,
-    domain::{now_ms, Email, PhoneNumber},
+    domain::{Email, PhoneNumber},
     error::Error,
-    passage_manage::{
-        users::{identifier_taken, metadata},
-        wire,
-    },
-    storage::UserRow,
+    passage::{devices, magic_links, users, wire::*, Identifier},
+    passage_http::extract::Body,
+    state::AppState,
 };
-
-type Reply = Result<Json<Value>, PassageError>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,121 +29,68 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Passage: GET /v1/apps/{app_id}/currentuser
-async fn profile(current: CurrentUser) -> Reply {
-    Ok(Json(json!({"user": wire::user(&current.user)})))
-}
-
-fn metadata_of(user: &UserRow) -> Map<String, Value> {
-    user.user_metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or_default()
+async fn profile(current: CurrentUser) -> Reply<UserResponse<ManagedUser>> {
+    Ok(Json(UserResponse {
+        user: (&current.user).into(),
+    }))
 }
 
 /// Passage: GET /v1/apps/{app_id}/currentuser/user-metadata
-async fn get_metadata(current: CurrentUser) -> Reply {
-    Ok(Json(
-        json!({"user_metadata": Value::Object(metadata_of(&current.user))}),
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-struct MetadataRequest {
-    user_metadata: Value,
+async fn get_metadata(current: CurrentUser) -> Reply<MetadataResponse> {
+    Ok(Json(MetadataResponse {
+        user_metadata: current.user.user_metadata,
+    }))
 }
 
 /// Passage: PATCH /v1/apps/{app_id}/currentuser/user-metadata — checked against the app's
-/// schema (unknown fields and wrong types are refused) and merged over what is stored.
+/// schema and merged over what is stored.
 async fn update_metadata(
     State(s): State<AppState>,
-    current: CurrentUser,
+    CurrentUser { app, user }: CurrentUser,
     Body(req): Body<MetadataRequest>,
-) -> Reply {
-    let CurrentUser { app, mut user } = current;
-    let merged = metadata(
-        &app.settings.user_metadata_schema,
-        req.user_metadata,
-        Some(metadata_of(&user)),
-    )?;
-    user.user_metadata = Some(Value::Object(merged).to_string());
-    user.updated_at = now_ms();
-    s.store.update_user(&user).await?;
-    Ok(Json(json!({"user": wire::user(&user)})))
-}
-
-#[derive(Debug, Deserialize)]
-struct ChangeRequest {
-    new_email: Option<String>,
-    new_phone: Option<String>,
-    language: Option<String>,
-    magic_link_path: Option<String>,
-    redirect_url: Option<String>,
+) -> Reply<UserResponse<ManagedUser>> {
+    let user = users::update_metadata(&s.passage, &app, user, req.user_metadata).await?;
+    Ok(Json(UserResponse {
+        user: (&user).into(),
+    }))
 }
 
 /// Passage: PATCH /v1/apps/{app_id}/currentuser/email → 200 `{magic_link: {id}}`
 async fn change_email(
     State(s): State<AppState>,
-    current: CurrentUser,
-    Body(req): Body<ChangeRequest>,
-) -> Reply {
+    CurrentUser { app, user }: CurrentUser,
+    Body(req): Body<ChangeIdentifierRequest>,
+) -> Reply<MagicLinkResponse<MagicLinkId>> {
     let email = req
         .new_email
         .as_deref()
         .ok_or_else(|| Error::invalid("new_email", "is required"))?;
     let to = Identifier::Email(Email::parse(email)?);
-    change_identifier(&s, current, to, &req).await
+    let id = magic_links::change_identifier(&s.passage, &app, &user, to, &req.target()).await?;
+    Ok(Json(MagicLinkResponse {
+        magic_link: MagicLinkId { id },
+    }))
 }
 
 /// Passage: PATCH /v1/apps/{app_id}/currentuser/phone → 200 `{magic_link: {id}}`
 async fn change_phone(
     State(s): State<AppState>,
-    current: CurrentUser,
-    Body(req): Body<ChangeRequest>,
-) -> Reply {
+    CurrentUser { app, user }: CurrentUser,
+    Body(req): Body<ChangeIdentifierRequest>,
+) -> Reply<MagicLinkResponse<MagicLinkId>> {
     let phone = req
         .new_phone
         .as_deref()
         .ok_or_else(|| Error::invalid("new_phone", "is required"))?;
     let to = Identifier::Phone(PhoneNumber::parse(phone, None)?);
-    change_identifier(&s, current, to, &req).await
-}
-
-/// Sends a link to the new identifier; the user's email or phone changes when it is used.
-async fn change_identifier(
-    s: &AppState,
-    current: CurrentUser,
-    to: Identifier,
-    req: &ChangeRequest,
-) -> Reply {
-    let CurrentUser { app, user } = current;
-    let taken = s
-        .store
-        .find_user(&app.id, to.as_str())
-        .await?
-        .is_some_and(|other| other.id != user.id);
-    if taken {
-        return Err(identifier_taken().into());
-    }
-    let link = magic_link::issue(
-        s,
-        &app,
-        NewLink {
-            user: &user,
-            kind: Kind::ChangeIdentifier,
-            to,
-            path: req.magic_link_path.as_deref(),
-            redirect_url: req.redirect_url.as_deref(),
-            ttl_seconds: app.settings.magic_link_ttl,
-            send: true,
-            language: req.language.as_deref(),
-        },
-    )
-    .await?;
-    Ok(Json(json!({"magic_link": {"id": link.row.id}})))
+    let id = magic_links::change_identifier(&s.passage, &app, &user, to, &req.target()).await?;
+    Ok(Json(MagicLinkResponse {
+        magic_link: MagicLinkId { id },
+    }))
 }
 
 /// Passage: GET /v1/apps/{app_id}/currentuser/devices — the user's passkeys.
-async fn devices(_current: CurrentUser) -> Reply {
-    // Passkeys are registered by the WebAuthn ceremonies, which come with their own issue.
-    Ok(Json(json!({"devices": []})))
+async fn devices(current: CurrentUser) -> Reply<DevicesResponse> {
+    let devices = devices::of(&current.user);
+    Ok(Json(DevicesResponse { devices }))
 }

@@ -1,30 +1,32 @@
 //! The Manage API's credential: the app API key (`Authorization: Bearer`).
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Path},
+    extract::{ConnectInfo, FromRequestParts},
     http::request::Parts,
 };
 
 use crate::{
-    app::AppState,
     crypto,
     error::Error,
-    passage_auth::{error::PassageError, extract::bearer},
+    passage::App,
+    passage_http::{
+        extract::{app_id_param, bearer, looks_like_jwt},
+        PassageError,
+    },
+    state::AppState,
 };
 
 /// The app whose API key the request carries; the key must belong to the app in the path.
+/// Another app's key, no key, or no such app: never data.
 #[derive(Debug, Clone)]
-pub struct AppKey {
-    pub app_id: String,
-}
+pub struct AppKey(pub Arc<App>);
 
 impl FromRequestParts<AppState> for AppKey {
     type Rejection = PassageError;
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        // Another app's key, no key, or no such app: never data.
         app_key(parts, s)
             .await?
             .ok_or_else(|| Error::Unauthenticated.into())
@@ -43,7 +45,6 @@ impl FromRequestParts<AppState> for MaybeAppKey {
 
     async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         let key = app_key(parts, s).await?;
-        let looks_like_jwt = |c: &str| c.split('.').count() == 3;
         match bearer(&parts.headers) {
             Some(c) if key.is_none() && !looks_like_jwt(c) => Err(Error::Unauthenticated.into()),
             _ => Ok(MaybeAppKey(key)),
@@ -52,29 +53,20 @@ impl FromRequestParts<AppState> for MaybeAppKey {
 }
 
 async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Error> {
-    let Ok(Path(params)) = Path::<Vec<(String, String)>>::from_request_parts(parts, s).await else {
-        return Ok(None);
-    };
-    let Some(app_id) = params
-        .into_iter()
-        .find(|(k, _)| k == "app_id")
-        .map(|(_, v)| v)
-    else {
-        return Ok(None);
-    };
+    let app_id = app_id_param(parts, s).await?;
     let Some(presented) = bearer(&parts.headers).map(crypto::sha256) else {
         return Ok(None);
     };
     match s.store.app_key_hash(&app_id).await? {
         Some(stored) if crypto::constant_time_eq(&presented, &stored) => {
-            s.throttle_requests(&format!("app:{app_id}")).await?;
-            Ok(Some(AppKey { app_id }))
+            s.limits.request(&format!("app:{app_id}")).await?;
+            Ok(Some(AppKey(s.passage.app(&app_id).await?)))
         }
         _ => {
             // Wrong keys count against the client's address: guessing is throttled.
             if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                s.throttle_requests(&format!("passage:{app_id}:{}", addr.ip()))
-                    .await?;
+                let bucket = format!("passage:{app_id}:{}", addr.ip());
+                s.limits.request(&bucket).await?;
             }
             Ok(None)
         }

@@ -1,7 +1,7 @@
 //! Accounts of the tyntec surface and their API keys.
 
 use super::{Store, Tx};
-use crate::error::Error;
+use crate::error::{Error, Resource};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -95,7 +95,7 @@ impl Store {
                 .execute(&self.write)
                 .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound(Resource::ApiKey));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::{dialect, flag, Store, Tx};
-use crate::error::Error;
+use crate::error::{Error, Resource};
 
 /// Settings of a 2FA application, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +127,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or(Error::NotFound(Resource::Application))?;
         raw.try_into()
     }
 
@@ -163,7 +163,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(Error::NotFound)?;
+            .ok_or(Error::NotFound(Resource::Application))?;
         let mut app: ApplicationRow = raw.try_into()?;
         change(&mut app)?;
         app.updated_at = now;
@@ -200,7 +200,7 @@ impl Store {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound(Resource::Application));
         }
         Ok(())
     }

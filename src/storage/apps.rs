@@ -1,7 +1,7 @@
 //! Passage apps and their RS256 signing keys.
 
 use super::{Store, Tx};
-use crate::error::Error;
+use crate::error::{Error, Resource};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AppRow {
@@ -50,7 +50,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.read)
         .await?
-        .ok_or(Error::NotFound)
+        .ok_or(Error::NotFound(Resource::App))
     }
 
     pub async fn update_app(
@@ -70,7 +70,7 @@ impl Store {
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound(Resource::App));
         }
         Ok(())
     }

@@ -1,18 +1,20 @@
 //! Magic links. Activation and the cross-device claim are single conditional statements, so
 //! of any number of concurrent uses exactly one succeeds.
 
-use super::{Statement, Store};
-use crate::error::Error;
+use super::{Filtered, Statement, Store};
+use crate::{
+    domain::{Channel, LinkKind},
+    error::{Error, Resource},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MagicLinkRow {
     pub id: String,
     pub app_id: String,
     pub user_id: String,
-    /// `login`, `verify_identifier`, `update_email` or `update_phone`.
-    pub kind: String,
-    /// `email` or `sms`.
-    pub channel: String,
+    pub kind: LinkKind,
+    /// Where the link was sent: the identifier it proves.
+    pub channel: Channel,
     pub identifier: String,
     pub redirect_url: String,
     pub expires_at: i64,
@@ -25,22 +27,29 @@ const COLUMNS: &str = "id, app_id, user_id, kind, channel, identifier, redirect_
     expires_at, activated_at, claimed_at, created_at";
 
 impl Store {
-    pub fn insert_magic_link(l: &MagicLinkRow, token_hash: &[u8]) -> Statement {
-        Statement::new(
-            "insert into magic_links (id, app_id, user_id, kind, channel, identifier, token_hash,
-               redirect_url, expires_at, created_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .text(l.id.clone())
-        .text(l.app_id.clone())
-        .text(l.user_id.clone())
-        .text(l.kind.clone())
-        .text(l.channel.clone())
-        .text(l.identifier.clone())
-        .blob(token_hash.to_vec())
-        .text(l.redirect_url.clone())
-        .int(l.expires_at)
-        .int(l.created_at)
+    /// Stores a link (by digest). A link that changes the user's email or phone is stored
+    /// only while no other user of the app holds the new one.
+    pub fn insert_magic_link(l: &MagicLinkRow, token_hash: &[u8]) -> Filtered {
+        const SQL: &str = "insert into magic_links (id, app_id, user_id, kind, channel, identifier,
+               token_hash, redirect_url, expires_at, created_at)
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10";
+        let condition = if l.kind.changes_identifier() {
+            "not exists (select 1 from users
+                          where app_id = $2 and id <> $3 and (email = $6 or phone = $6))"
+        } else {
+            "true"
+        };
+        Statement::filtered(SQL, condition)
+            .text(l.id.clone())
+            .text(l.app_id.clone())
+            .text(l.user_id.clone())
+            .text(l.kind.as_str().to_string())
+            .text(l.channel.as_str().to_string())
+            .text(l.identifier.clone())
+            .blob(token_hash.to_vec())
+            .text(l.redirect_url.clone())
+            .int(l.expires_at)
+            .int(l.created_at)
     }
 
     pub async fn get_magic_link(&self, app_id: &str, id: &str) -> Result<MagicLinkRow, Error> {
@@ -50,7 +59,7 @@ impl Store {
             .bind(id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound(Resource::MagicLink))
     }
 
     /// Uses the link with this token digest, once, before it expires; `None` when it is

@@ -4,13 +4,14 @@
 mod accounts;
 mod applications;
 mod apps;
-mod batch;
 mod dialect;
 mod magic_links;
 mod otps;
 mod outbox;
 mod rate_limits;
 mod sessions;
+mod types;
+mod unit;
 mod users;
 
 use std::sync::Arc;
@@ -20,17 +21,18 @@ use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
 pub use apps::{AppRow, SigningKeyRow};
-use batch::GroupWriter;
-pub use batch::Statement;
 pub use dialect::Backend;
 pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, NewDelivery, Settlement};
 pub use sessions::{PasscodeRow, RefreshTokenRow, WithUserStatus};
-pub use users::{UserFilter, UserRow};
+use unit::GroupWriter;
+pub use unit::{Filtered, Statement, Unit};
+pub use users::{User, UserFilter};
 
 use crate::error::Error;
+pub(crate) use types::flag;
 
 /// Handle to the database. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -119,9 +121,4 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
-}
-
-/// 0/1 integer flags: portable across both databases through `Any`.
-pub(crate) fn flag(b: bool) -> i64 {
-    i64::from(b)
 }

@@ -1,8 +1,8 @@
 //! tyntec OTPs and their event history. Every state change is one conditional statement, so
 //! concurrent checks settle in the database.
 
-use super::{Statement, Store, Tx};
-use crate::error::Error;
+use super::{Filtered, Statement, Store, Unit};
+use crate::error::{Error, Resource};
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct OtpRow {
@@ -87,28 +87,26 @@ impl Store {
         .int(otp.updated_at)
     }
 
-    pub async fn insert_otp_event(
-        tx: &mut Tx,
+    /// An event in an OTP's history.
+    pub fn otp_event(
         otp_id: &str,
         at: i64,
         kind: &str,
         channel: Option<&str>,
         provider: Option<&str>,
         detail: Option<&str>,
-    ) -> Result<(), Error> {
-        sqlx::query(
+    ) -> Filtered {
+        Statement::filtered(
             "insert into otp_events (otp_id, at, kind, channel, provider, detail)
-             values ($1, $2, $3, $4, $5, $6)",
+             select $1, $2, $3, $4, $5, $6",
+            "true",
         )
-        .bind(otp_id)
-        .bind(at)
-        .bind(kind)
-        .bind(channel)
-        .bind(provider)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .text(otp_id.to_string())
+        .int(at)
+        .text(kind.to_string())
+        .text(channel.map(str::to_string))
+        .text(provider.map(str::to_string))
+        .text(detail.map(str::to_string))
     }
 
     /// An OTP of this account, deleted ones included (a check on them answers 410).
@@ -119,7 +117,7 @@ impl Store {
             .bind(account_id)
             .fetch_optional(&self.read)
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound(Resource::Otp))
     }
 
     pub async fn list_otps(
@@ -178,67 +176,46 @@ impl Store {
 
     /// Moves a lapsed ACTIVE OTP to EXPIRED; true if this call made the change.
     pub async fn mark_expired(&self, id: &str, now: i64) -> Result<bool, Error> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let expire = Statement::new(
             "update otps set status = 'EXPIRED', updated_at = $2
               where id = $1 and status = 'ACTIVE' and deleted_at is null and expires_at <= $2",
         )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let changed = done.rows_affected() == 1;
-        if changed {
-            Self::insert_otp_event(&mut tx, id, now, "EXPIRED", None, None, None).await?;
-        }
-        tx.commit().await?;
-        Ok(changed)
+        .text(id.to_string())
+        .int(now);
+        let event = Self::otp_event(id, now, "EXPIRED", None, None, None);
+        self.commit(Unit::chain(expire, vec![event])).await
     }
 
     /// Soft-deletes an OTP and forgets its sealed code. The row stays so that later checks
     /// answer 410 rather than 404.
     pub async fn delete_otp(&self, account_id: &str, id: &str, now: i64) -> Result<OtpRow, Error> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
+        let delete = Statement::new(
             "update otps set deleted_at = $3, updated_at = $3, code_sealed = $4
-              where id = $1 and account_id = $2 and deleted_at is null
-             returning {COLUMNS}"
-        );
-        let row: OtpRow = sqlx::query_as(&sql)
-            .bind(id)
-            .bind(account_id)
-            .bind(now)
-            .bind(Vec::<u8>::new())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound)?;
-        Self::insert_otp_event(&mut tx, id, now, "DELETED", None, None, None).await?;
-        tx.commit().await?;
-        Ok(row)
+              where id = $1 and account_id = $2 and deleted_at is null",
+        )
+        .text(id.to_string())
+        .text(account_id.to_string())
+        .int(now)
+        .blob(Vec::new());
+        let event = Self::otp_event(id, now, "DELETED", None, None, None);
+        if !self.commit(Unit::chain(delete, vec![event])).await? {
+            return Err(Error::NotFound(Resource::Otp));
+        }
+        self.get_otp(account_id, id).await
     }
 
-    /// Counts a resend of an ACTIVE, unexpired OTP under `limit`; the caller enqueues the
-    /// delivery in `tx`. `None` when the OTP cannot be resent.
-    pub async fn count_resend(
-        tx: &mut Tx,
-        account_id: &str,
-        id: &str,
-        limit: i64,
-        now: i64,
-    ) -> Result<Option<OtpRow>, Error> {
-        let sql = format!(
+    /// Counts a resend of an ACTIVE, unexpired OTP under `limit`: the guard of a resend's
+    /// unit, which does not apply when the OTP cannot be resent.
+    pub fn count_resend(account_id: &str, id: &str, limit: i64, now: i64) -> Statement {
+        Statement::new(
             "update otps set resend_count = resend_count + 1, updated_at = $3
               where id = $1 and account_id = $2 and status = 'ACTIVE' and deleted_at is null
-                and expires_at > $3 and resend_count < $4
-             returning {COLUMNS}"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(id)
-            .bind(account_id)
-            .bind(now)
-            .bind(limit)
-            .fetch_optional(&mut **tx)
-            .await?)
+                and expires_at > $3 and resend_count < $4",
+        )
+        .text(id.to_string())
+        .text(account_id.to_string())
+        .int(now)
+        .int(limit)
     }
 
     pub async fn list_otp_events(&self, otp_id: &str) -> Result<Vec<OtpEventRow>, Error> {
@@ -252,19 +229,12 @@ impl Store {
     }
 
     /// Forgets OTPs (and their events) that expired before `before`.
-    pub async fn prune_otps(&self, before: i64) -> Result<u64, Error> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
+    pub async fn prune_otps(&self, before: i64) -> Result<(), Error> {
+        let events = Statement::new(
             "delete from otp_events where otp_id in (select id from otps where expires_at < $1)",
         )
-        .bind(before)
-        .execute(&mut *tx)
-        .await?;
-        let done = sqlx::query("delete from otps where expires_at < $1")
-            .bind(before)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        .int(before);
+        let otps = Statement::new("delete from otps where expires_at < $1").int(before);
+        self.commit(Unit::all(vec![events, otps])).await.map(|_| ())
     }
 }

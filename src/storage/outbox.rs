@@ -1,7 +1,7 @@
 //! The delivery outbox: messages written with the OTP (or link) they carry, claimed by a
 //! worker, and settled with an event per attempt.
 
-use super::{dialect, Statement, Store};
+use super::{dialect, Filtered, Statement, Store};
 use crate::error::Error;
 
 /// A message to send. `payload` is sealed with the server key: it holds a one-time code.
@@ -47,11 +47,12 @@ pub enum Settlement {
 impl Store {
     /// A new message, claimed until `locked_until` by the node that wrote it (its first
     /// attempt is counted).
-    pub fn insert_delivery(d: &NewDelivery, now: i64, locked_until: i64) -> Statement {
-        Statement::new(
+    pub fn insert_delivery(d: &NewDelivery, now: i64, locked_until: i64) -> Filtered {
+        Statement::filtered(
             "insert into deliveries (id, otp_id, channel, fallback_channel, recipient, payload,
                status, next_attempt_at, created_at, updated_at, locked_until, attempts)
-             values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7, $8, 1)",
+             select $1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7, $8, 1",
+            "true",
         )
         .text(d.id.clone())
         .text(d.otp_id.clone())

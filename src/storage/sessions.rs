@@ -1,16 +1,19 @@
 //! Passage one-time passcodes and refresh tokens. Use and rotation are single conditional
 //! statements, so concurrent activations and refreshes settle in the database.
 
-use super::{Statement, Store};
-use crate::error::Error;
+use super::{Filtered, Statement, Store};
+use crate::{
+    domain::{Channel, UserStatus},
+    error::Error,
+};
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct PasscodeRow {
     pub id: String,
     pub app_id: String,
     pub user_id: String,
-    /// `email` or `sms`.
-    pub channel: String,
+    /// Where the code was sent: the identifier it proves.
+    pub channel: Channel,
     pub code_hash: Vec<u8>,
     pub attempts: i64,
     pub max_attempts: i64,
@@ -37,7 +40,7 @@ pub struct RefreshTokenRow {
 pub struct WithUserStatus<T> {
     #[sqlx(flatten)]
     pub row: T,
-    pub user_status: String,
+    pub user_status: UserStatus,
 }
 
 impl Store {
@@ -53,15 +56,15 @@ impl Store {
         .int(p.max_attempts)
         .int(p.expires_at)
         .int(p.created_at)
-        .text(p.channel.clone())
+        .text(p.channel.as_str().to_string())
     }
 
     pub async fn get_passcode(
         &self,
         app_id: &str,
         id: &str,
-    ) -> Result<WithUserStatus<PasscodeRow>, Error> {
-        sqlx::query_as(
+    ) -> Result<Option<WithUserStatus<PasscodeRow>>, Error> {
+        Ok(sqlx::query_as(
             "select p.id, p.app_id, p.user_id, p.channel, p.code_hash, p.attempts, p.max_attempts,
                     p.expires_at, p.used_at, p.created_at, u.status as user_status
                from passcodes p join users u on u.id = p.user_id
@@ -70,8 +73,7 @@ impl Store {
         .bind(app_id)
         .bind(id)
         .fetch_optional(&self.read)
-        .await?
-        .ok_or(Error::NotFound)
+        .await?)
     }
 
     /// Counts a wrong code on an unused, unexpired passcode with attempts left. Returns the
@@ -91,7 +93,7 @@ impl Store {
     }
 
     /// Uses up an unused, unexpired passcode with attempts left: the guard of a login's
-    /// [`Store::write_chain`].
+    /// [`Unit::chain`].
     pub fn use_passcode(id: &str, now: i64) -> Statement {
         Statement::new(
             "update passcodes set attempts = attempts + 1, used_at = $2
@@ -101,12 +103,12 @@ impl Store {
         .int(now)
     }
 
-    /// Stores a refresh token (by digest). Written as `insert … select … where true` so it
-    /// can follow a guard in a [`Store::write_chain`].
-    pub fn insert_refresh_token(t: &RefreshTokenRow, token_hash: &[u8]) -> Statement {
-        Statement::new(
+    /// Stores a refresh token (by digest).
+    pub fn insert_refresh_token(t: &RefreshTokenRow, token_hash: &[u8]) -> Filtered {
+        Statement::filtered(
             "insert into refresh_tokens (id, app_id, user_id, family_id, token_hash, created_at,
-               expires_at) select $1, $2, $3, $4, $5, $6, $7 where true",
+               expires_at) select $1, $2, $3, $4, $5, $6, $7",
+            "true",
         )
         .text(t.id.clone())
         .text(t.app_id.clone())
@@ -135,7 +137,7 @@ impl Store {
     }
 
     /// Marks a token rotated, keeping its sealed successor: the guard of a rotation's
-    /// [`Store::write_chain`]; it does not apply when another request rotated (or revoked)
+    /// [`Unit::chain`]; it does not apply when another request rotated (or revoked)
     /// the token first.
     pub fn rotate_refresh_token(id: &str, successor_sealed: &[u8], now: i64) -> Statement {
         Statement::new(
@@ -180,28 +182,27 @@ impl Store {
 
     /// Records a login: count, time, and the identifier it proved: `channel` `email` or `sms`
     /// becomes verified, and when `new_identifier` is given it becomes the user's email or
-    /// phone (a change confirmed by link). A pending user becomes active. One statement, so it
-    /// can follow a guard in a [`Store::write_chain`].
+    /// phone (a change confirmed by link). A pending user becomes active.
     pub fn record_login(
         app_id: &str,
         user_id: &str,
-        channel: &str,
+        channel: Channel,
         new_identifier: Option<&str>,
         now: i64,
-    ) -> Statement {
-        Statement::new(
+    ) -> Filtered {
+        Statement::filtered(
             "update users set login_count = login_count + 1, last_login_at = $3, updated_at = $3,
                email = case when $4 = 'email' and $5 <> '' then $5 else email end,
                phone = case when $4 = 'sms' and $5 <> '' then $5 else phone end,
                email_verified = case when $4 = 'email' then 1 else email_verified end,
                phone_verified = case when $4 = 'sms' then 1 else phone_verified end,
-               status = case when status = 'pending' then 'active' else status end
-             where app_id = $1 and id = $2",
+               status = case when status = 'pending' then 'active' else status end",
+            "app_id = $1 and id = $2",
         )
         .text(app_id.to_string())
         .text(user_id.to_string())
         .int(now)
-        .text(channel.to_string())
+        .text(channel.as_str().to_string())
         .text(new_identifier.unwrap_or_default().to_string())
     }
 }

@@ -1,25 +1,76 @@
 //! Users of Passage apps. Every query is scoped by app.
 
-use super::Store;
-use crate::error::Error;
+use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
+use super::{flag, Store};
+use crate::{
+    domain::UserStatus,
+    error::{Error, Resource},
+};
+
+/// A user of a Passage app.
+#[derive(Debug, Clone)]
+pub struct User {
     pub id: String,
     pub app_id: String,
     pub email: Option<String>,
     pub phone: Option<String>,
-    pub email_verified: i64,
-    pub phone_verified: i64,
-    /// `active`, `inactive` or `pending`.
-    pub status: String,
-    /// JSON object, when any.
-    pub user_metadata: Option<String>,
+    pub email_verified: bool,
+    pub phone_verified: bool,
+    pub status: UserStatus,
+    pub user_metadata: Map<String, Value>,
     pub external_id: String,
     pub login_count: i64,
     pub last_login_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawUser {
+    id: String,
+    app_id: String,
+    email: Option<String>,
+    phone: Option<String>,
+    email_verified: i64,
+    phone_verified: i64,
+    status: UserStatus,
+    user_metadata: Option<String>,
+    external_id: String,
+    login_count: i64,
+    last_login_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<RawUser> for User {
+    fn from(r: RawUser) -> User {
+        // Metadata is written only after the schema check; an unreadable value reads as none.
+        let user_metadata = r
+            .user_metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        User {
+            id: r.id,
+            app_id: r.app_id,
+            email: r.email,
+            phone: r.phone,
+            email_verified: r.email_verified != 0,
+            phone_verified: r.phone_verified != 0,
+            status: r.status,
+            user_metadata,
+            external_id: r.external_id,
+            login_count: r.login_count,
+            last_login_at: r.last_login_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn metadata_text(u: &User) -> Option<String> {
+    (!u.user_metadata.is_empty()).then(|| Value::Object(u.user_metadata.clone()).to_string())
 }
 
 /// Which users a list shows; empty strings match everything.
@@ -29,7 +80,7 @@ pub struct UserFilter {
     pub created_before: i64,
     pub identifier: String,
     pub id: String,
-    pub status: String,
+    pub status: Option<UserStatus>,
     pub newest_first: bool,
 }
 
@@ -37,7 +88,8 @@ const COLUMNS: &str = "id, app_id, email, phone, email_verified, phone_verified,
     user_metadata, external_id, login_count, last_login_at, created_at, updated_at";
 
 impl Store {
-    pub async fn insert_user(&self, u: &UserRow) -> Result<(), Error> {
+    /// A new user; `Conflict` when the email or phone is taken.
+    pub async fn insert_user(&self, u: &User) -> Result<(), Error> {
         sqlx::query(
             "insert into users (id, app_id, email, phone, email_verified, phone_verified, status,
                user_metadata, external_id, login_count, last_login_at, created_at, updated_at)
@@ -47,10 +99,10 @@ impl Store {
         .bind(&u.app_id)
         .bind(&u.email)
         .bind(&u.phone)
-        .bind(u.email_verified)
-        .bind(u.phone_verified)
-        .bind(&u.status)
-        .bind(&u.user_metadata)
+        .bind(flag(u.email_verified))
+        .bind(flag(u.phone_verified))
+        .bind(u.status.as_str())
+        .bind(metadata_text(u))
         .bind(&u.external_id)
         .bind(u.login_count)
         .bind(u.last_login_at)
@@ -61,30 +113,27 @@ impl Store {
         Ok(())
     }
 
-    pub async fn get_user(&self, app_id: &str, id: &str) -> Result<UserRow, Error> {
+    pub async fn get_user(&self, app_id: &str, id: &str) -> Result<User, Error> {
         let sql = format!("select {COLUMNS} from users where app_id = $1 and id = $2");
-        sqlx::query_as(&sql)
+        let raw: Option<RawUser> = sqlx::query_as(&sql)
             .bind(app_id)
             .bind(id)
             .fetch_optional(&self.read)
-            .await?
-            .ok_or(Error::NotFound)
+            .await?;
+        raw.map(User::from).ok_or(Error::NotFound(Resource::User))
     }
 
     /// The user whose email or phone is `identifier` (normalised), if any.
-    pub async fn find_user(
-        &self,
-        app_id: &str,
-        identifier: &str,
-    ) -> Result<Option<UserRow>, Error> {
+    pub async fn find_user(&self, app_id: &str, identifier: &str) -> Result<Option<User>, Error> {
         let sql = format!(
             "select {COLUMNS} from users where app_id = $1 and (email = $2 or phone = $2) limit 1"
         );
-        Ok(sqlx::query_as(&sql)
+        let raw: Option<RawUser> = sqlx::query_as(&sql)
             .bind(app_id)
             .bind(identifier)
             .fetch_optional(&self.read)
-            .await?)
+            .await?;
+        Ok(raw.map(User::from))
     }
 
     /// One page of an app's users matching `filter`, and how many match in all.
@@ -94,7 +143,7 @@ impl Store {
         filter: &UserFilter,
         limit: i64,
         offset: i64,
-    ) -> Result<(Vec<UserRow>, i64), Error> {
+    ) -> Result<(Vec<User>, i64), Error> {
         const WHERE: &str = "where app_id = $1 and created_at < $2
               and ($3 = '' or email = $3 or phone = $3) and ($4 = '' or id = $4)
               and ($5 = '' or status = $5)";
@@ -103,12 +152,13 @@ impl Store {
             "select {COLUMNS} from users {WHERE}
               order by created_at {order}, id {order} limit $6 offset $7"
         );
-        let rows = sqlx::query_as(&sql)
+        let status = filter.status.map_or("", UserStatus::as_str);
+        let rows: Vec<RawUser> = sqlx::query_as(&sql)
             .bind(app_id)
             .bind(filter.created_before)
             .bind(&filter.identifier)
             .bind(&filter.id)
-            .bind(&filter.status)
+            .bind(status)
             .bind(limit)
             .bind(offset)
             .fetch_all(&self.read)
@@ -118,14 +168,15 @@ impl Store {
             .bind(filter.created_before)
             .bind(&filter.identifier)
             .bind(&filter.id)
-            .bind(&filter.status)
+            .bind(status)
             .fetch_one(&self.read)
             .await?;
-        Ok((rows, total))
+        Ok((rows.into_iter().map(User::from).collect(), total))
     }
 
-    /// Writes a user's editable fields; `NotFound` when it does not exist.
-    pub async fn update_user(&self, u: &UserRow) -> Result<(), Error> {
+    /// Writes a user's editable fields; `NotFound` when it does not exist, `Conflict` when the
+    /// new email or phone is taken.
+    pub async fn update_user(&self, u: &User) -> Result<(), Error> {
         let done = sqlx::query(
             "update users set email = $3, phone = $4, email_verified = $5, phone_verified = $6,
                status = $7, user_metadata = $8, updated_at = $9
@@ -135,15 +186,15 @@ impl Store {
         .bind(&u.id)
         .bind(&u.email)
         .bind(&u.phone)
-        .bind(u.email_verified)
-        .bind(u.phone_verified)
-        .bind(&u.status)
-        .bind(&u.user_metadata)
+        .bind(flag(u.email_verified))
+        .bind(flag(u.phone_verified))
+        .bind(u.status.as_str())
+        .bind(metadata_text(u))
         .bind(u.updated_at)
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound(Resource::User));
         }
         Ok(())
     }
@@ -152,21 +203,21 @@ impl Store {
         &self,
         app_id: &str,
         id: &str,
-        status: &str,
+        status: UserStatus,
         now: i64,
-    ) -> Result<UserRow, Error> {
+    ) -> Result<User, Error> {
         let sql = format!(
             "update users set status = $3, updated_at = $4 where app_id = $1 and id = $2
              returning {COLUMNS}"
         );
-        sqlx::query_as(&sql)
+        let raw: Option<RawUser> = sqlx::query_as(&sql)
             .bind(app_id)
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .fetch_optional(&self.write)
-            .await?
-            .ok_or(Error::NotFound)
+            .await?;
+        raw.map(User::from).ok_or(Error::NotFound(Resource::User))
     }
 
     pub async fn delete_user(&self, app_id: &str, id: &str) -> Result<(), Error> {
@@ -176,7 +227,7 @@ impl Store {
             .execute(&self.write)
             .await?;
         if done.rows_affected() == 0 {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound(Resource::User));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use crate::{
     crypto,
     domain::now_ms,
-    error::Error,
+    error::{Error, Resource},
     storage::{AccountRow, ApiKeyRow, Store},
 };
 
@@ -37,7 +37,7 @@ pub async fn create_key(
     label: &str,
 ) -> Result<(String, String), Error> {
     if !store.account_exists(account_id).await? {
-        return Err(Error::NotFound);
+        return Err(Error::NotFound(Resource::Account));
     }
     let mut tx = store.begin().await?;
     let created = insert_key(&mut tx, account_id, label, now_ms()).await?;

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use super::wire::ApplicationRequest;
 use crate::{
-    app::AppState,
     domain::{now_ms, MAX_CODE_LEN, MIN_CODE_LEN},
-    error::Error,
+    error::{Error, Resource},
+    state::AppState,
     storage::{ApplicationRow, ApplicationSettings, Store, Tx},
 };
 
@@ -121,7 +121,7 @@ pub async fn delete_template(
                 .templates
                 .remove(&key)
                 .map(|_| ())
-                .ok_or(Error::NotFound)
+                .ok_or(Error::NotFound(Resource::Template))
         })
         .await
 }

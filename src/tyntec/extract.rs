@@ -11,7 +11,7 @@ use axum::{
 use serde::de::DeserializeOwned;
 
 use super::error::TyntecError;
-use crate::{app::AppState, crypto, error::Error};
+use crate::{crypto, error::Error, state::AppState};
 
 /// The account behind the request's API key (`apiKey` header, any case, or `apiKey` query
 /// parameter). Also applies the per-key throttle.
@@ -44,11 +44,12 @@ impl FromRequestParts<AppState> for ApiKey {
             // Failed attempts count against the client's address: guessing keys is throttled
             // like any other use.
             if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                s.throttle_requests(&format!("ip:{}", addr.ip())).await?;
+                s.limits.request(&format!("ip:{}", addr.ip())).await?;
             }
             return Err(Error::Unauthenticated.into());
         };
-        s.throttle_requests(&format!("key:{}", hex::encode(&digest[..12])))
+        s.limits
+            .request(&format!("key:{}", hex::encode(&digest[..12])))
             .await?;
         Ok(ApiKey { account_id })
     }

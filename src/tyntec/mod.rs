@@ -7,6 +7,8 @@ mod extract;
 pub mod otp;
 pub mod wire;
 
+use tower_http::catch_panic::CatchPanicLayer;
+
 use axum::{
     extract::{DefaultBodyLimit, Path, State},
     http::StatusCode,
@@ -20,9 +22,9 @@ use self::{
     wire::{ApplicationRequest, ApplicationResponse, EventResponse, OtpResponse},
 };
 use crate::{
-    app::AppState,
     domain::{self, now_ms, OtpCode, PhoneNumber, PinLength, Via},
-    error::Error,
+    error::{Error, Resource},
+    state::AppState,
     storage::OtpFilter,
 };
 
@@ -55,9 +57,10 @@ pub fn router() -> Router<AppState> {
             "/application/{application_id}/language",
             post(set_language).delete(delete_language),
         )
-        .fallback(|| async { TyntecError(Error::NotFound) })
+        .fallback(|| async { TyntecError(Error::NotFound(Resource::Route)) })
         .method_not_allowed_fallback(|| async { TyntecError(Error::MethodNotAllowed) })
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(CatchPanicLayer::custom(error::panic_response))
 }
 
 /// tyntec: POST /2fa/v1/otp

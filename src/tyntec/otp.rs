@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 
 use super::applications::{self, DEFAULT_TEMPLATE, DEFAULT_VOICE_TEMPLATE};
 use crate::{
-    app::AppState,
     crypto,
     delivery::{Channel, Envelope, Outgoing},
     domain::{now_ms, OtpCode, OtpStatus, PhoneNumber, PinLength, Via},
-    error::Error,
-    storage::{ApplicationSettings, OtpEventRow, OtpFilter, OtpRow, Store},
+    error::{Error, Resource},
+    state::AppState,
+    storage::{ApplicationSettings, OtpEventRow, OtpFilter, OtpRow, Store, Unit},
 };
 
 /// A parsed send request.
@@ -45,7 +45,7 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         )
         .await
         .map_err(|e| match e {
-            Error::NotFound => Error::invalid("applicationId", "no such application"),
+            Error::NotFound(_) => Error::invalid("applicationId", "no such application"),
             e => e,
         })?;
     let settings = &app.settings;
@@ -64,7 +64,7 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
             "numbers of this country cannot receive codes here".into(),
         ));
     }
-    s.throttle_recipient(req.number.as_str()).await?;
+    s.limits.recipient(req.number.as_str()).await?;
 
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
@@ -103,11 +103,8 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         recipient: &otp.number,
         envelope: envelope(&app.settings, &otp, code.expose(), channel, fallback),
     };
-    let (outbox, delivery) = message.queue(&s.keys, now)?;
-    s.store
-        .write_all(vec![Store::insert_otp(&otp), outbox])
-        .await?;
-    s.handoff.push(delivery);
+    let unit = Unit::all(vec![Store::insert_otp(&otp)]);
+    s.outbox.commit(unit, Some(message)).await?;
     s.metrics.otp("created");
     Ok(otp)
 }
@@ -120,7 +117,7 @@ pub async fn resend(
 ) -> Result<OtpRow, Error> {
     let current = live(s, account_id, id).await?;
     let number = PhoneNumber::parse(&current.number, None)?;
-    s.throttle_recipient(&current.number).await?;
+    s.limits.recipient(&current.number).await?;
     // The application may have been deleted since: its OTPs still resend with defaults.
     let settings = match s
         .store
@@ -128,24 +125,13 @@ pub async fn resend(
         .await
     {
         Ok(app) => app.settings,
-        Err(Error::NotFound) => applications::default_settings(""),
+        Err(Error::NotFound(_)) => applications::default_settings(""),
         Err(e) => return Err(e),
     };
     let code = s.keys.open(id, &current.code_sealed)?;
     let now = now_ms();
-    let mut tx = s.store.begin().await?;
     let limit = i64::from(s.config.otp_resend_limit);
-    let Some(mut otp) = Store::count_resend(&mut tx, account_id, id, limit, now).await? else {
-        return Err(if current.resend_count >= limit {
-            Error::RateLimited {
-                retry_after: std::time::Duration::from_millis(
-                    (current.expires_at - now).max(1000) as u64
-                ),
-            }
-        } else {
-            Error::Gone
-        });
-    };
+    let mut otp = current;
     otp.sender = req.sender.or(otp.sender);
     otp.caller = req.caller.or(otp.caller);
     let (channel, fallback) = channels(req.via, &number);
@@ -156,12 +142,32 @@ pub async fn resend(
         recipient: &otp.number,
         envelope: envelope(&settings, &otp, &code, channel, fallback),
     };
+    // Counting the resend, its event and the message are one unit.
     let detail = format!("via {}", via_name(req.via));
-    Store::insert_otp_event(&mut tx, id, now, "RESEND", None, None, Some(&detail)).await?;
-    let (outbox, delivery) = message.queue(&s.keys, now)?;
-    outbox.execute(&mut tx).await?;
-    tx.commit().await?;
-    s.handoff.push(delivery);
+    let unit = Unit::chain(
+        Store::count_resend(account_id, id, limit, now),
+        vec![Store::otp_event(
+            id,
+            now,
+            "RESEND",
+            None,
+            None,
+            Some(&detail),
+        )],
+    );
+    if !s.outbox.commit(unit, Some(message)).await? {
+        return Err(if otp.resend_count >= limit {
+            Error::RateLimited {
+                retry_after: std::time::Duration::from_millis(
+                    (otp.expires_at - now).max(1000) as u64
+                ),
+            }
+        } else {
+            Error::Gone
+        });
+    }
+    otp.resend_count += 1;
+    otp.updated_at = now;
     s.metrics.otp("resent");
     Ok(otp)
 }
@@ -251,7 +257,7 @@ pub async fn events(s: &AppState, account_id: &str, id: &str) -> Result<Vec<OtpE
 async fn live(s: &AppState, account_id: &str, id: &str) -> Result<OtpRow, Error> {
     let otp = s.store.get_otp(account_id, id).await?;
     if otp.deleted_at.is_some() {
-        return Err(Error::NotFound);
+        return Err(Error::NotFound(Resource::Otp));
     }
     Ok(otp)
 }

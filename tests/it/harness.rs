@@ -11,12 +11,19 @@ use std::{
     time::Duration,
 };
 
-use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
+use axum::{
+    extract::State,
+    http::{header, HeaderMap, StatusCode},
+    routing::post,
+    Json, Router,
+};
 use keyhaven::{
-    app::{self, AppState},
     config::{Config, Secret, SmsProviderKind},
     crypto::ServerKeys,
     delivery::Providers,
+    passage::Passage,
+    server,
+    state::AppState,
     storage::Store,
     tyntec::accounts,
 };
@@ -29,7 +36,8 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs a scenario on SQLite and, when `KEYHAVEN_TEST_POSTGRES_URL` is set, on PostgreSQL.
+/// Runs a scenario on SQLite and, when `KEYHAVEN_TEST_POSTGRES_URL` is set, on PostgreSQL
+/// (see `postgres_enabled` for when a missing URL fails instead of skipping).
 #[macro_export]
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
@@ -42,8 +50,7 @@ macro_rules! both_backends {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if $crate::harness::postgres_url().is_none() {
-                        eprintln!("KEYHAVEN_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+                    if !$crate::harness::postgres_enabled() {
                         return;
                     }
                     super::$name($crate::harness::Backend::Postgres).await
@@ -57,6 +64,23 @@ pub fn postgres_url() -> Option<String> {
     std::env::var("KEYHAVEN_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())
+}
+
+/// Whether the PostgreSQL half of `both_backends!` runs. Without a URL it is skipped, so
+/// developers need no database; with `KEYHAVEN_TEST_REQUIRE_POSTGRES=1` (as CI sets it) a
+/// missing URL fails the test instead, so a broken CI set-up cannot pass on SQLite alone.
+pub fn postgres_enabled() -> bool {
+    if postgres_url().is_some() {
+        return true;
+    }
+    if std::env::var("KEYHAVEN_TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        panic!(
+            "KEYHAVEN_TEST_REQUIRE_POSTGRES=1 but KEYHAVEN_TEST_POSTGRES_URL is unset or empty: \
+             the PostgreSQL run is required and cannot be skipped"
+        );
+    }
+    eprintln!("KEYHAVEN_TEST_POSTGRES_URL unset: PostgreSQL run skipped");
+    false
 }
 
 /// Messages the SMS/voice webhook received, and a switch to make SMS fail.
@@ -274,7 +298,7 @@ impl Node {
         let state = AppState::new(config.clone(), store.clone(), keys);
         let providers = Providers::from_config(config).unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let (addr, server) = app::bind(state, providers, async {
+        let (addr, server) = server::bind(state, providers, async {
             let _ = stop_rx.await;
         })
         .await
@@ -401,6 +425,12 @@ impl TestApp {
         (account.id, key)
     }
 
+    /// The Passage core over this server's database, as the CLI uses it.
+    pub fn passage(&self) -> Passage {
+        let keys = ServerKeys::from_secret(self.config.secret.as_ref().unwrap().expose());
+        AppState::new(self.config.clone(), self.store.clone(), keys).passage
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -433,8 +463,15 @@ impl TestApp {
 
     /// Sends a request and reads the JSON body (`Null` for an empty one).
     pub async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let (status, _, body) = self.send_full(req).await;
+        (status, body)
+    }
+
+    /// `send` that also keeps the headers, for answers whose headers matter (`Retry-After`).
+    pub async fn send_full(&self, req: reqwest::RequestBuilder) -> (StatusCode, HeaderMap, Value) {
         let res = req.send().await.unwrap();
         let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+        let headers = res.headers().clone();
         let bytes = res.bytes().await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
@@ -443,7 +480,7 @@ impl TestApp {
                 panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
             })
         };
-        (status, body)
+        (status, headers, body)
     }
 
     /// Sends an OTP to `number` and returns (otp resource, delivered text).
@@ -458,6 +495,77 @@ impl TestApp {
             .await;
         (otp, msg["text"].as_str().unwrap().to_string())
     }
+}
+
+/// A 429's `Retry-After`: whole seconds, at least 1 and at most `window`, the period of the
+/// limit that refused (a client must be told when to come back, and not to wait past the
+/// point where the limit has reset).
+pub fn retry_after(headers: &HeaderMap, window: u64) -> u64 {
+    let value = headers
+        .get(header::RETRY_AFTER)
+        .unwrap_or_else(|| panic!("429 without Retry-After: {headers:?}"));
+    let secs: u64 = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("Retry-After is not whole seconds: {value:?}"));
+    assert!(
+        (1..=window).contains(&secs),
+        "Retry-After {secs} s is not within 1..={window} s"
+    );
+    secs
+}
+
+/// A tyntec throttle answer: 429, `Retry-After` within `window` seconds, and the tyntec error
+/// body `{"status": 429, "message", "code": "rate_limited", "timestamp"}` and nothing else.
+pub fn assert_tyntec_rate_limited(answer: &(StatusCode, HeaderMap, Value), window: u64) {
+    let (status, headers, body) = answer;
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    retry_after(headers, window);
+    let mut fields: Vec<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {body}"))
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["code", "message", "status", "timestamp"],
+        "the tyntec error shape: {body}"
+    );
+    assert_eq!(body["status"], 429, "{body}");
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(
+        timestamp.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+        "timestamp not ISO-8601 UTC: {body}"
+    );
+}
+
+/// A Passage throttle answer: 429, `Retry-After` within `window` seconds, and the Passage
+/// error body `{"code": "rate_limited", "error"}` and nothing else.
+pub fn assert_passage_rate_limited(answer: &(StatusCode, HeaderMap, Value), window: u64) {
+    let (status, headers, body) = answer;
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    retry_after(headers, window);
+    let mut fields: Vec<&str> = body
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {body}"))
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["code", "error"], "the Passage error shape: {body}");
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 pub fn urlencode(s: &str) -> String {

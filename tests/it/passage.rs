@@ -1,10 +1,7 @@
 //! What the Passage scenarios share: an app with its API key, calls with or without a
 //! credential, and checks of tokens and links as a client would make them.
 
-use keyhaven::{
-    crypto::ServerKeys,
-    passage_auth::apps::{self, AppSettings, NewApp, UserMetadataField},
-};
+use keyhaven::passage::apps::{self, AppSettings, NewApp, UserMetadataField};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
@@ -18,7 +15,6 @@ pub struct PassageApp {
 /// An app on `https://shop.example` taking email and phone, with a `plan` (string) and
 /// `seats` (integer) metadata schema, adjusted by `tweak`.
 pub async fn create_app(app: &TestApp, tweak: impl FnOnce(&mut AppSettings)) -> PassageApp {
-    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
     let field = |name: &str, t: &str| UserMetadataField {
         id: name.into(),
         field_name: name.into(),
@@ -41,7 +37,7 @@ pub async fn create_app(app: &TestApp, tweak: impl FnOnce(&mut AppSettings)) -> 
         name: "Shop".into(),
         settings,
     };
-    let (created, key) = apps::create(&app.store, &keys, new).await.unwrap();
+    let (created, key) = apps::create(&app.passage(), new).await.unwrap();
     PassageApp {
         app_id: created.id,
         key,

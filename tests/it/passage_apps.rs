@@ -4,7 +4,7 @@
 use keyhaven::{
     crypto::ServerKeys,
     domain::now_ms,
-    passage_auth::apps::{self, AppSettings, NewApp},
+    passage::apps::{self, AppSettings, NewApp},
 };
 use serde_json::{json, Value};
 
@@ -35,9 +35,7 @@ async fn create_app(app: &TestApp, id: Option<&str>) -> String {
             ..AppSettings::default()
         },
     };
-    let (created, api_key) = apps::create(&app.store, &server_keys(app), new)
-        .await
-        .unwrap();
+    let (created, api_key) = apps::create(&app.passage(), new).await.unwrap();
     assert!(api_key.starts_with("kh_"));
     created.id
 }
@@ -138,9 +136,7 @@ async fn rotated_keys_stay_published_and_new_tokens_use_the_new_key(b: Backend) 
         .kid
         .unwrap();
 
-    let new_kid = apps::rotate_key(&app.store, &server_keys(&app), &id)
-        .await
-        .unwrap();
+    let new_kid = apps::rotate_key(&app.passage(), &id).await.unwrap();
     assert_ne!(new_kid, old_kid);
     let (_, jwks) = app
         .send(

@@ -3,8 +3,8 @@
 
 use futures::future::join_all;
 use keyhaven::{
-    crypto::ServerKeys,
-    passage_auth::apps::{self, AppSettings, NewApp},
+    domain::UserStatus,
+    passage::apps::{self, AppSettings, NewApp},
 };
 use serde_json::{json, Value};
 
@@ -28,7 +28,6 @@ both_backends!(
 const PHONE: &str = "+4915123456789";
 
 async fn phone_app(app: &TestApp) -> String {
-    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
     let new = NewApp {
         id: None,
         name: "Shop".into(),
@@ -39,7 +38,7 @@ async fn phone_app(app: &TestApp) -> String {
             ..AppSettings::default()
         },
     };
-    let (created, _) = apps::create(&app.store, &keys, new).await.unwrap();
+    let (created, _) = apps::create(&app.passage(), new).await.unwrap();
     created.id
 }
 
@@ -252,7 +251,12 @@ async fn deactivated_users_cannot_log_in_or_refresh(b: Backend) {
     let claims = verify(&app, &app_id, first["auth_token"].as_str().unwrap()).await;
     let user_id = claims["sub"].as_str().unwrap();
     app.store
-        .set_user_status(&app_id, user_id, "inactive", keyhaven::domain::now_ms())
+        .set_user_status(
+            &app_id,
+            user_id,
+            UserStatus::Inactive,
+            keyhaven::domain::now_ms(),
+        )
         .await
         .unwrap();
     let (status, body) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
@@ -295,7 +299,6 @@ async fn email_passcodes_arrive_over_smtp(b: Backend) {
 
 async fn manage_revokes_a_users_sessions(b: Backend) {
     let app = TestApp::spawn(b).await;
-    let keys = ServerKeys::from_secret(app.config.secret.as_ref().unwrap().expose());
     let new = NewApp {
         id: None,
         name: "Shop".into(),
@@ -305,7 +308,7 @@ async fn manage_revokes_a_users_sessions(b: Backend) {
             ..AppSettings::default()
         },
     };
-    let (created, api_key) = apps::create(&app.store, &keys, new).await.unwrap();
+    let (created, api_key) = apps::create(&app.passage(), new).await.unwrap();
     let app_id = created.id;
     let first = register(&app, &app_id).await;
     let claims = verify(&app, &app_id, first["auth_token"].as_str().unwrap()).await;

@@ -1,37 +1,44 @@
 //! Units of work under concurrency: on SQLite they are committed in groups, and every unit
 //! still gets its own outcome — a failing unit fails alone, and of racing chains exactly one
-//! applies.
+//! applies. Steps of one unit see each other's changes on both databases.
 
 use futures::future::join_all;
-use keyhaven::{error::Error, storage::Statement};
+use keyhaven::{
+    error::Error,
+    storage::{Filtered, Statement, Unit},
+};
 
 use crate::{
     both_backends,
     harness::{Backend, TestApp},
 };
 
-both_backends!(concurrent_units_keep_their_own_outcomes);
+both_backends!(
+    concurrent_units_keep_their_own_outcomes,
+    steps_of_one_unit_change_the_same_row,
+);
 
 /// A throttle counter row (of a window far ahead, so housekeeping leaves it alone).
-fn insert_counter(bucket: String) -> Statement {
-    Statement::new(
-        "insert into rate_counters (bucket, window_start, count)
-         select $1, 9000000000000, 1 where true",
+fn insert_counter(bucket: String) -> Filtered {
+    Statement::filtered(
+        "insert into rate_counters (bucket, window_start, count) select $1, 9000000000000, 1",
+        "true",
     )
     .text(bucket)
 }
 
-async fn count(app: &TestApp, prefix: &str) -> i64 {
+async fn counters(app: &TestApp, prefix: &str) -> Vec<(String, i64)> {
     let pool = sqlx::AnyPool::connect(&app.config.database_url())
         .await
         .unwrap();
-    let rows: Vec<(String,)> = sqlx::query_as("select bucket from rate_counters")
+    let rows: Vec<(String, i64)> = sqlx::query_as("select bucket, count from rate_counters")
         .fetch_all(&pool)
         .await
         .unwrap();
     pool.close().await;
-
-    rows.iter().filter(|(b,)| b.starts_with(prefix)).count() as i64
+    rows.into_iter()
+        .filter(|(b, _)| b.starts_with(prefix))
+        .collect()
 }
 
 async fn concurrent_units_keep_their_own_outcomes(b: Backend) {
@@ -42,7 +49,11 @@ async fn concurrent_units_keep_their_own_outcomes(b: Backend) {
         .chain((0..5).map(|_| "unit-0".into()));
     let results = join_all(buckets.map(|bucket| {
         let store = app.store.clone();
-        async move { store.write_all(vec![insert_counter(bucket)]).await }
+        async move {
+            store
+                .commit(Unit::all(vec![insert_counter(bucket).into()]))
+                .await
+        }
     }))
     .await;
     let failed = results
@@ -50,28 +61,61 @@ async fn concurrent_units_keep_their_own_outcomes(b: Backend) {
         .filter(|r| matches!(r, Err(Error::Conflict(_))))
         .count();
     assert_eq!((results.len() - failed, failed), (30, 5), "{results:?}");
-    assert_eq!(count(&app, "unit-").await, 30);
+    assert_eq!(counters(&app, "unit-").await.len(), 30);
 
     // 20 chains race for one guard: one applies, with its second step; the others neither.
-    app.store
-        .write_all(vec![insert_counter("guard".into())])
-        .await
-        .unwrap();
+    let guard = Unit::all(vec![insert_counter("guard".into()).into()]);
+    app.store.commit(guard).await.unwrap();
     let results = join_all((0..20).map(|i| {
         let store = app.store.clone();
         async move {
-            store
-                .write_chain(vec![
-                    Statement::new(
-                        "update rate_counters set count = 2 where bucket = 'guard' and count = 1",
-                    ),
-                    insert_counter(format!("won-{i}")),
-                ])
-                .await
-                .unwrap()
+            let claim = Statement::new(
+                "update rate_counters set count = 2 where bucket = 'guard' and count = 1",
+            );
+            let then = vec![insert_counter(format!("won-{i}"))];
+            store.commit(Unit::chain(claim, then)).await.unwrap()
         }
     }))
     .await;
     assert_eq!(results.iter().filter(|won| **won).count(), 1);
-    assert_eq!(count(&app, "won-").await, 1);
+    assert_eq!(counters(&app, "won-").await.len(), 1);
+}
+
+/// A step that changes the row an earlier step of its unit inserted or changed sees that
+/// change, on PostgreSQL too (where one statement's parts would share a snapshot).
+async fn steps_of_one_unit_change_the_same_row(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let add = |n: i64| {
+        Statement::filtered("update rate_counters set count = count + $1", "bucket = $2")
+            .int(n)
+            .text("same-row".to_string())
+    };
+    let unit = Unit::all(vec![
+        insert_counter("same-row".into()).into(),
+        add(10).into(),
+        add(100).into(),
+    ]);
+    assert!(app.store.commit(unit).await.unwrap());
+    assert_eq!(counters(&app, "same-row").await, [("same-row".into(), 111)]);
+
+    // A chain whose guard and next step change the one row: both apply, in order.
+    let claim = Statement::new(
+        "update rate_counters set count = 0 where bucket = 'same-row' and count = 111",
+    );
+    assert!(app
+        .store
+        .commit(Unit::chain(claim, vec![add(5)]))
+        .await
+        .unwrap());
+    assert_eq!(counters(&app, "same-row").await, [("same-row".into(), 5)]);
+    // The guard no longer holds: nothing changes.
+    let claim = Statement::new(
+        "update rate_counters set count = 0 where bucket = 'same-row' and count = 111",
+    );
+    assert!(!app
+        .store
+        .commit(Unit::chain(claim, vec![add(5)]))
+        .await
+        .unwrap());
+    assert_eq!(counters(&app, "same-row").await, [("same-row".into(), 5)]);
 }

@@ -2,6 +2,7 @@
 //! sends it (header `apikey`, query parameters), with its response checked against the
 //! swagger's schema.
 
+use axum::http::StatusCode;
 use serde_json::Value;
 
 use crate::{
@@ -57,15 +58,29 @@ fn request(
         .header("apikey", &app.key)
 }
 
-/// The body has the schema's properties with the schema's types.
-fn assert_schema(swagger: &Value, id: &str, status: u16, body: &Value) {
+/// Statuses Keyhaven answers where the connector lists another, on purpose: the tyntec API
+/// answers a successful check with 202 VERIFIED (the API's own documentation, and what its
+/// clients test for), while the connector definition lists 200 for the same body.
+const DEVIATIONS: [(&str, u16, &str); 1] = [("VerifyOTP", 202, "200")];
+
+/// The answered status is one the operation lists (the connector maps each listed status to
+/// its own schema, so another status is a contract break, not a reason to borrow 200's schema)
+/// or a listed deviation, and the body has that schema's properties with the schema's types.
+fn assert_schema(swagger: &Value, id: &str, status: StatusCode, body: &Value) {
     let (_, _, op) = operation(swagger, id);
     let responses = op["responses"].as_object().unwrap();
-    let schema = responses
-        .get(&status.to_string())
-        .or_else(|| responses.get("200"))
-        .map(|r| &r["schema"])
-        .unwrap();
+    let listed_as = DEVIATIONS
+        .iter()
+        .find(|(op, answered, _)| *op == id && *answered == status.as_u16())
+        .map_or(status.as_str(), |(_, _, listed)| *listed);
+    let Some(response) = responses.get(listed_as) else {
+        let listed: Vec<&String> = responses.keys().collect();
+        panic!(
+            "{id}: answered status {status} is not listed for the operation \
+             (it lists {listed:?}): {body}"
+        );
+    };
+    let schema = &response["schema"];
     let Some(props) = schema["properties"].as_object() else {
         return;
     };
@@ -110,7 +125,7 @@ async fn connector_operations_as_the_connector_sends_them(b: Backend) {
         ))
         .await;
     assert_eq!(status, 200, "{otp}");
-    assert_schema(&sw, "SendOTP", 200, &otp);
+    assert_schema(&sw, "SendOTP", status, &otp);
     let msg = app.receiver.next_for("+4915123456789").await;
     assert_eq!(msg["sender"], "Flow");
     let text = msg["text"].as_str().unwrap();
@@ -123,7 +138,7 @@ async fn connector_operations_as_the_connector_sends_them(b: Backend) {
         .send(request(&app, &sw, "StatusOTP", &[("otpID", id)]))
         .await;
     assert_eq!(status, 200);
-    assert_schema(&sw, "StatusOTP", 200, &body);
+    assert_schema(&sw, "StatusOTP", status, &body);
 
     let (status, body) = app
         .send(request(
@@ -134,7 +149,7 @@ async fn connector_operations_as_the_connector_sends_them(b: Backend) {
         ))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_schema(&sw, "ResendOTP", 200, &body);
+    assert_schema(&sw, "ResendOTP", status, &body);
     let again = app.receiver.next_for("+4915123456789").await;
     assert_eq!(code_in(again["text"].as_str().unwrap()), code);
     assert_eq!(again["sender"], "Again");
@@ -152,6 +167,7 @@ async fn connector_operations_as_the_connector_sends_them(b: Backend) {
         status, 401,
         "the connector documents 401 for a wrong code: {body}"
     );
+    assert_schema(&sw, "VerifyOTP", status, &body);
     let (status, body) = app
         .send(request(
             &app,
@@ -161,14 +177,14 @@ async fn connector_operations_as_the_connector_sends_them(b: Backend) {
         ))
         .await;
     assert_eq!(status, 202, "{body}");
-    assert_schema(&sw, "VerifyOTP", 200, &body);
+    assert_schema(&sw, "VerifyOTP", status, &body);
     assert_eq!(body["otpStatus"], "VERIFIED");
 
     let (status, body) = app
         .send(request(&app, &sw, "DeleteOTP", &[("otpID", id)]))
         .await;
     assert_eq!(status, 200);
-    assert_schema(&sw, "DeleteOTP", 200, &body);
+    assert_schema(&sw, "DeleteOTP", status, &body);
 
     // applicationId typed integer by the connector, sent through as text.
     let (status, body) = app

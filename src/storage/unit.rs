@@ -1,12 +1,13 @@
-//! Statements written now and run later, together: a unit of work that must commit as a whole
-//! (an OTP and its delivery) in one round trip. On PostgreSQL a unit is one statement of
-//! data-modifying CTEs. On SQLite, whose single writer every write waits for, the units that
-//! arrive together share one transaction (a group commit), each keeping its own outcome.
+//! Units of work: statements written now and committed later as a whole, in one round trip
+//! (an OTP and its delivery; a login's claim, its record and its session). On PostgreSQL a
+//! unit is one statement of data-modifying CTEs. On SQLite, whose single writer every write
+//! waits for, the units that arrive together share one transaction (a group commit), each
+//! keeping its own outcome.
 
 use sqlx::{any::AnyArguments, query::Query, Any, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, Tx};
+use super::Store;
 use crate::error::Error;
 
 /// A bind value. Kept as owned data so statements can be built before they run.
@@ -21,15 +22,35 @@ pub enum Value {
 #[derive(Debug, Clone)]
 pub struct Statement {
     sql: &'static str,
+    /// The `where` condition of a [`Filtered`] statement, kept apart so that a chain can add
+    /// its own condition to it.
+    filter: Option<&'static str>,
     values: Vec<Value>,
 }
+
+/// A statement whose effect is limited by a `where` condition: `update … set …` or
+/// `delete from …` with its condition, or `insert into … select …` (condition `true`). Only
+/// these can follow the guard of a [`Unit::chain`], which adds "the step before applied" to
+/// the condition.
+#[derive(Debug, Clone)]
+pub struct Filtered(Statement);
 
 impl Statement {
     pub fn new(sql: &'static str) -> Self {
         Statement {
             sql,
+            filter: None,
             values: Vec::new(),
         }
+    }
+
+    /// `sql` (without `where`) limited to the rows matching `condition`.
+    pub fn filtered(sql: &'static str, condition: &'static str) -> Filtered {
+        Filtered(Statement {
+            sql,
+            filter: Some(condition),
+            values: Vec::new(),
+        })
     }
 
     pub fn text(mut self, v: impl Into<Option<String>>) -> Self {
@@ -47,12 +68,43 @@ impl Statement {
         self
     }
 
-    /// Runs this statement inside a transaction.
-    pub async fn execute(self, tx: &mut Tx) -> Result<(), Error> {
-        bind_all(sqlx::query(self.sql), self.values)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    /// The SQL text, its placeholders shifted by `offset`, with `extra` added to its `where`
+    /// condition (a chain's "the step before applied").
+    fn render(&self, offset: usize, extra: Option<&str>, out: &mut String) {
+        shift_placeholders(self.sql, offset, out);
+        match (self.filter, extra) {
+            (Some(filter), Some(extra)) => {
+                out.push_str(" where (");
+                shift_placeholders(filter, offset, out);
+                out.push_str(") and ");
+                out.push_str(extra);
+            }
+            (Some(filter), None) => {
+                out.push_str(" where ");
+                shift_placeholders(filter, offset, out);
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+impl Filtered {
+    pub fn text(self, v: impl Into<Option<String>>) -> Self {
+        Filtered(self.0.text(v))
+    }
+
+    pub fn int(self, v: impl Into<Option<i64>>) -> Self {
+        Filtered(self.0.int(v))
+    }
+
+    pub fn blob(self, v: Vec<u8>) -> Self {
+        Filtered(self.0.blob(v))
+    }
+}
+
+impl From<Filtered> for Statement {
+    fn from(f: Filtered) -> Statement {
+        f.0
     }
 }
 
@@ -70,18 +122,22 @@ fn bind_all<'q>(
     q
 }
 
-/// Shifts every `$n` placeholder of `sql` by `offset`, so statements can share one list of
-/// values. Our SQL has no `$` inside string literals.
+/// Copies `sql` with every `$n` placeholder outside string literals shifted by `offset`, so
+/// the statements of a unit can share one list of values.
 fn shift_placeholders(sql: &str, offset: usize, out: &mut String) {
-    let mut chars = sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
+    let mut chars = sql.chars().peekable();
+    let mut in_literal = false;
+    while let Some(c) = chars.next() {
         out.push(c);
-        if c != '$' {
+        if c == '\'' {
+            in_literal = !in_literal;
+        }
+        if c != '$' || in_literal {
             continue;
         }
         let mut n = 0usize;
         let mut digits = false;
-        while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
+        while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
             n = n * 10 + (d as usize - '0' as usize);
             digits = true;
             chars.next();
@@ -92,54 +148,113 @@ fn shift_placeholders(sql: &str, offset: usize, out: &mut String) {
     }
 }
 
-/// A unit of work: statements that commit together, or a chain of guarded steps.
+/// Writes that commit together or not at all.
 #[derive(Debug, Clone)]
-pub(super) struct Unit {
+pub struct Unit {
     chain: bool,
     statements: Vec<Statement>,
 }
 
-impl Store {
-    /// Runs `statements` atomically, in one round trip on either database.
-    pub async fn write_all(&self, statements: Vec<Statement>) -> Result<(), Error> {
-        self.write_unit(Unit {
+impl Unit {
+    /// Statements that all run.
+    pub fn all(statements: Vec<Statement>) -> Unit {
+        Unit {
             chain: false,
             statements,
-        })
-        .await
-        .map(|_| ())
+        }
     }
 
-    /// Runs `steps` atomically in one round trip, each only when the one before it changed a
-    /// row: the first is the guard (a conditional update that claims something), the others
-    /// follow from it. Every step after the first must end in a `where` clause (the condition
-    /// is appended to it) and each changes at most one row. True when every step applied.
-    pub async fn write_chain(&self, steps: Vec<Statement>) -> Result<bool, Error> {
-        self.write_unit(Unit {
+    /// A guard (a conditional write that claims something: a passcode, a rotation) and the
+    /// steps that follow from it, each run only when the one before it changed a row.
+    pub fn chain(guard: Statement, then: Vec<Filtered>) -> Unit {
+        let mut statements = vec![guard];
+        statements.extend(then.into_iter().map(Statement::from));
+        Unit {
             chain: true,
-            statements: steps,
-        })
-        .await
+            statements,
+        }
     }
 
-    async fn write_unit(&self, unit: Unit) -> Result<bool, Error> {
+    /// Adds a statement that runs with the others (in a chain: after the last step, when it
+    /// applied).
+    pub fn then(mut self, statement: Filtered) -> Unit {
+        self.statements.push(statement.into());
+        self
+    }
+}
+
+impl Store {
+    /// Commits `unit` atomically, in one round trip on either database. True when it applied:
+    /// always for [`Unit::all`]; for a chain, when every step changed a row.
+    pub async fn commit(&self, unit: Unit) -> Result<bool, Error> {
         if let Some(group) = &self.group {
             return group.submit(unit).await;
         }
-        let (sql, values) = postgres_text(unit);
         let write = self.write.clone();
         // Spawned so that a cancelled request cannot stop half-way.
-        let done = tokio::spawn(async move {
+        tokio::spawn(async move {
+            if unit.steps_share_a_table() {
+                return postgres_transaction(&write, unit).await;
+            }
+            let (sql, values) = postgres_text(unit);
             let mut conn = write.acquire().await?;
             let rows = bind_all(sqlx::query(&sql), values)
                 .fetch_all(&mut *conn)
                 .await?;
-            Ok::<_, sqlx::Error>(!rows.is_empty())
+            Ok(!rows.is_empty())
         })
         .await
-        .map_err(|e| Error::Internal(e.into()))?;
-        Ok(done?)
+        .map_err(|e| Error::Internal(e.into()))?
     }
+}
+
+impl Unit {
+    /// Whether two steps write the same table other than by inserting. One PostgreSQL
+    /// statement runs its parts on one snapshot: a step would not see the row an earlier step
+    /// changed (and a second change of one row is dropped), so such units run step by step.
+    fn steps_share_a_table(&self) -> bool {
+        let targets: Vec<(&str, bool)> = self
+            .statements
+            .iter()
+            .filter_map(|s| target(s.sql))
+            .collect();
+        targets.iter().enumerate().any(|(i, (table, insert))| {
+            targets[i + 1..]
+                .iter()
+                .any(|(other, other_insert)| other == table && !(*insert && *other_insert))
+        })
+    }
+}
+
+/// The table a statement writes and whether it inserts.
+fn target(sql: &str) -> Option<(&str, bool)> {
+    let mut words = sql.split_whitespace();
+    match words.next()? {
+        "insert" | "delete" => Some((words.nth(1)?, sql.trim_start().starts_with("insert"))),
+        "update" => Some((words.next()?, false)),
+        _ => None,
+    }
+}
+
+/// A unit as a transaction of its statements, each seeing the changes of the ones before;
+/// a chain stops at the first step that changes nothing (what applied before it stays, as in
+/// the one-statement form).
+async fn postgres_transaction(pool: &AnyPool, unit: Unit) -> Result<bool, Error> {
+    let mut tx = pool.begin().await?;
+    let mut applied = true;
+    for s in unit.statements {
+        let mut sql = String::new();
+        s.render(0, None, &mut sql);
+        let done = bind_all(sqlx::query(&sql), s.values)
+            .execute(&mut *tx)
+            .await?;
+        if unit.chain && done.rows_affected() == 0 {
+            applied = false;
+            break;
+        }
+    }
+    tx.commit().await?;
+    Ok(applied)
 }
 
 /// One PostgreSQL statement for the unit (a single statement is atomic): its parts are
@@ -152,12 +267,11 @@ fn postgres_text(unit: Unit) -> (String, Vec<Value>) {
     for (i, s) in unit.statements.into_iter().enumerate() {
         sql.push_str(if i == 0 { "with " } else { ", " });
         sql.push_str(&format!("step{i} as ("));
-        shift_placeholders(s.sql, values.len(), &mut sql);
+        let applied = format!("exists (select 1 from step{})", i.saturating_sub(1));
+        let extra = (unit.chain && i > 0).then_some(applied.as_str());
+        s.render(values.len(), extra, &mut sql);
         values.extend(s.values);
         if unit.chain {
-            if i > 0 {
-                sql.push_str(&format!(" and exists (select 1 from step{})", i - 1));
-            }
             sql.push_str(" returning 1");
         }
         sql.push(')');
@@ -178,11 +292,9 @@ fn sqlite_text(units: &[&Unit]) -> (String, Vec<Value>) {
     let mut sql = String::from("begin immediate;\n");
     for (index, unit) in units.iter().enumerate() {
         for (i, s) in unit.statements.iter().enumerate() {
-            shift_placeholders(s.sql, values.len(), &mut sql);
+            let extra = (unit.chain && i > 0).then_some("changes() > 0");
+            s.render(values.len(), extra, &mut sql);
             values.extend(s.values.iter().cloned());
-            if unit.chain && i > 0 {
-                sql.push_str(" and changes() > 0");
-            }
             sql.push_str(";\n");
         }
         let applied = if unit.chain {
@@ -284,19 +396,23 @@ mod tests {
     #[test]
     fn placeholders_shift() {
         let mut out = String::new();
-        shift_placeholders("insert into t values ($1, $2, $10) -- $x", 3, &mut out);
-        assert_eq!(out, "insert into t values ($4, $5, $13) -- $x");
+        shift_placeholders(
+            "insert into t values ($1, $2, $10, '$1') -- $x",
+            3,
+            &mut out,
+        );
+        assert_eq!(out, "insert into t values ($4, $5, $13, '$1') -- $x");
     }
 
     fn unit(chain: bool) -> Unit {
-        Unit {
-            chain,
-            statements: vec![
-                Statement::new("update a set x = 1 where id = $1").int(1),
-                Statement::new("insert into b select $1, $2 where true")
-                    .int(2)
-                    .int(3),
-            ],
+        let guard = Statement::new("update a set x = 1 where id = $1").int(1);
+        let then = Statement::filtered("insert into b select $1, $2", "true")
+            .int(2)
+            .int(3);
+        if chain {
+            Unit::chain(guard, vec![then])
+        } else {
+            Unit::all(vec![guard, then.into()])
         }
     }
 
@@ -313,9 +429,20 @@ mod tests {
         assert_eq!(
             sql,
             "with step0 as (update a set x = 1 where id = $1 returning 1), \
-             step1 as (insert into b select $2, $3 where true and exists (select 1 from step0) \
+             step1 as (insert into b select $2, $3 where (true) and exists (select 1 from step0) \
              returning 1) select 1 from step1"
         );
+    }
+
+    #[test]
+    fn units_that_change_a_table_twice_are_told_apart() {
+        let update = || Statement::new("update a set x = 1 where id = $1");
+        let insert = || Statement::new("insert into a values ($1)");
+        let other = Statement::new("update b set x = 1 where id = $1");
+        assert!(Unit::all(vec![update(), update()]).steps_share_a_table());
+        assert!(Unit::all(vec![insert(), update()]).steps_share_a_table());
+        assert!(!Unit::all(vec![insert(), insert(), other]).steps_share_a_table());
+        assert_eq!(target("delete from a where x"), Some(("a", false)));
     }
 
     #[test]
@@ -329,7 +456,7 @@ mod tests {
              insert into b select $2, $3 where true;\n\
              select 0;\n\
              update a set x = 1 where id = $4;\n\
-             insert into b select $5, $6 where true and changes() > 0;\n\
+             insert into b select $5, $6 where (true) and changes() > 0;\n\
              select 1 where changes() > 0;\n\
              commit;"
         );

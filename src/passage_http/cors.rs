@@ -8,7 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const ALLOW_METHODS: &str = "GET, POST, PATCH, DELETE";
 const ALLOW_HEADERS: &str = "Content-Type, Passage-Version, Authorization";
@@ -62,7 +62,8 @@ pub fn app_id(path: &str) -> Option<&str> {
 }
 
 async fn allows(s: &AppState, app_id: &str, origin: &HeaderValue) -> bool {
-    s.app(app_id)
+    s.passage
+        .app(app_id)
         .await
         .is_ok_and(|app| origin.as_bytes() == app.settings.auth_origin.as_bytes())
 }

@@ -10,21 +10,25 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{cors::app_id, error::PassageError, extract::bearer};
-use crate::app::AppState;
+use super::{
+    cors::app_id,
+    error::PassageError,
+    extract::{bearer, looks_like_jwt},
+};
+use crate::state::AppState;
 
 pub async fn per_client(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let Some(app_id) = app_id(req.uri().path()) else {
         return next.run(req).await;
     };
     // An end user's token is a JWT; anything else is an app key for the Manage API.
-    let app_key = bearer(req.headers()).is_some_and(|c| c.split('.').count() != 3);
+    let app_key = bearer(req.headers()).is_some_and(|c| !looks_like_jwt(c));
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
     if let (false, Some(ip)) = (app_key, client) {
-        if let Err(e) = s.throttle_requests(&format!("passage:{app_id}:{ip}")).await {
+        if let Err(e) = s.limits.request(&format!("passage:{app_id}:{ip}")).await {
             return PassageError::from(e).into_response();
         }
     }

@@ -2,16 +2,15 @@
 //! the outbox, activated once for a session.
 
 use super::{
-    apps::App,
-    session::{self, AuthResult},
+    sessions::{self, AuthResult},
     users::{self, Identifier},
+    App, Passage,
 };
 use crate::{
-    app::AppState,
     crypto,
-    domain::now_ms,
+    domain::{now_ms, UserStatus},
     error::Error,
-    storage::{PasscodeRow, Store, WithUserStatus},
+    storage::{PasscodeRow, Store, Unit},
 };
 
 /// Wrong codes allowed per passcode.
@@ -19,28 +18,21 @@ const MAX_ATTEMPTS: i64 = 5;
 const CODE_LEN: usize = 6;
 
 /// `login/otp`: a code for an existing, active user. Returns the passcode id.
-pub async fn login(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
-    let id = Identifier::parse(app, identifier)?;
-    let user = s
-        .store
-        .find_user(&app.id, id.as_str())
-        .await?
-        .ok_or(Error::NotFound)?;
-    if user.status == "inactive" {
-        return Err(Error::Inactive);
-    }
-    send(s, app, &user.id, &id).await
+pub async fn login(p: &Passage, app: &App, identifier: &str) -> Result<String, Error> {
+    let to = Identifier::parse(app, identifier)?;
+    let user = users::find_active(p, app, &to).await?;
+    send(p, app, &user.id, &to).await
 }
 
 /// `register/otp`: signs the user up (as the app allows), then sends a code.
-pub async fn register(s: &AppState, app: &App, identifier: &str) -> Result<String, Error> {
-    let id = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(s, app, &id, None).await?;
-    send(s, app, &user.id, &id).await
+pub async fn register(p: &Passage, app: &App, identifier: &str) -> Result<String, Error> {
+    let to = Identifier::parse(app, identifier)?;
+    let user = users::sign_up(p, app, &to, None).await?;
+    send(p, app, &user.id, &to).await
 }
 
-async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
-    s.throttle_recipient(to.as_str()).await?;
+async fn send(p: &Passage, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
+    p.limits.recipient(to.as_str()).await?;
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
     let code = crypto::random_code(CODE_LEN, false);
@@ -49,8 +41,8 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
         id: id.clone(),
         app_id: app.id.clone(),
         user_id: user_id.to_string(),
-        channel: to.channel().as_str().to_string(),
-        code_hash: s.keys.code_hash(&id, &code),
+        channel: to.channel(),
+        code_hash: p.keys.code_hash(&id, &code),
         attempts: 0,
         max_attempts: MAX_ATTEMPTS,
         expires_at: now + ttl * 1000,
@@ -63,38 +55,29 @@ async fn send(s: &AppState, app: &App, user_id: &str, to: &Identifier) -> Result
         app.name
     );
     let subject = format!("Your {} code", app.name);
-    let (outbox, delivery) = to.message(s, subject, text, &app.settings.default_language, now)?;
-    s.store
-        .write_all(vec![Store::insert_passcode(&passcode), outbox])
-        .await?;
-    s.handoff.push(delivery);
+    let message = to.message(subject, text, &app.settings.default_language);
+    let unit = Unit::all(vec![Store::insert_passcode(&passcode)]);
+    p.outbox.commit(unit, Some(message)).await?;
     Ok(id)
 }
 
 /// `otp/activate`: the right code, once, within its lifetime and attempts, starts a session.
 pub async fn activate(
-    s: &AppState,
+    p: &Passage,
     app: &App,
     otp_id: &str,
     code: &str,
 ) -> Result<AuthResult, Error> {
-    let WithUserStatus {
-        row: passcode,
-        user_status,
-    } = s
-        .store
-        .get_passcode(&app.id, otp_id)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound => Error::Unauthenticated,
-            e => e,
-        })?;
-    if user_status == "inactive" {
+    // An unknown passcode is a wrong credential, not a missing resource.
+    let found = p.store.get_passcode(&app.id, otp_id).await?;
+    let passcode = found.ok_or(Error::Unauthenticated)?;
+    if passcode.user_status == UserStatus::Inactive {
         return Err(Error::Inactive);
     }
+    let passcode = passcode.row;
     // The stored hash never changes: comparing before the conditional update is race-free.
     let correct =
-        crypto::constant_time_eq(&s.keys.code_hash(otp_id, code.trim()), &passcode.code_hash);
+        crypto::constant_time_eq(&p.keys.code_hash(otp_id, code.trim()), &passcode.code_hash);
     let now = now_ms();
     // Used, expired, or out of attempts already (or used by a racing activation).
     let unusable = || {
@@ -105,7 +88,7 @@ pub async fn activate(
         }
     };
     if !correct {
-        return match s.store.count_wrong_passcode(otp_id, now).await? {
+        return match p.store.count_wrong_passcode(otp_id, now).await? {
             Some(attempts) if attempts >= passcode.max_attempts => Err(Error::TooManyAttempts),
             Some(_) => Err(Error::WrongCode),
             None => Err(unusable()),
@@ -113,13 +96,14 @@ pub async fn activate(
     }
     // The code reached the identifier it was sent to: that identifier is verified. Using the
     // code, counting the login and storing the session are one unit.
-    let (result, session) = session::new_session(s, app, &passcode.user_id).await?;
-    let mut steps = vec![
-        Store::use_passcode(otp_id, now),
-        Store::record_login(&app.id, &passcode.user_id, &passcode.channel, None, now),
-    ];
-    steps.extend(session);
-    if !s.store.write_chain(steps).await? {
+    let (result, session) = sessions::new_session(p, app, &passcode.user_id).await?;
+    let login = Store::record_login(&app.id, &passcode.user_id, passcode.channel, None, now);
+    let then = std::iter::once(login).chain(session).collect();
+    if !p
+        .store
+        .commit(Unit::chain(Store::use_passcode(otp_id, now), then))
+        .await?
+    {
         return Err(unusable());
     }
     Ok(result)

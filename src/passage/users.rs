@@ -1,0 +1,442 @@
+//! Users and their identifiers: sign-up and administration, look-ups, metadata checked against
+//! the app's schema, and the list the Manage API pages through.
+
+use serde_json::{Map, Value};
+
+use super::{apps::UserMetadataField, App, Passage};
+use crate::{
+    crypto,
+    delivery::{Channel, Envelope, Outgoing},
+    domain::{now_ms, Email, PhoneNumber, UserStatus},
+    error::{Error, Resource},
+    storage::{User, UserFilter},
+};
+
+/// An identifier is an email (it has an `@`) or a phone number; the app says which it takes.
+pub enum Identifier {
+    Email(Email),
+    Phone(PhoneNumber),
+}
+
+impl Identifier {
+    /// An email or a phone number, normalised, whatever the app takes.
+    pub fn detect(input: &str) -> Result<Identifier, Error> {
+        Ok(if input.contains('@') {
+            Identifier::Email(Email::parse(input)?)
+        } else {
+            Identifier::Phone(PhoneNumber::parse(input, None)?)
+        })
+    }
+
+    /// An identifier of a kind the app takes.
+    pub fn parse(app: &App, input: &str) -> Result<Identifier, Error> {
+        let allowed = app.settings.allowed_identifier.as_str();
+        let id = Identifier::detect(input)?;
+        let ok = match id {
+            Identifier::Email(_) => matches!(allowed, "email" | "both"),
+            Identifier::Phone(_) => matches!(allowed, "phone" | "both"),
+        };
+        if !ok {
+            return Err(Error::invalid(
+                "identifier",
+                format!("this app takes {allowed}"),
+            ));
+        }
+        Ok(id)
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Identifier::Email(e) => e.as_str(),
+            Identifier::Phone(p) => p.as_str(),
+        }
+    }
+
+    /// The channel that reaches this identifier.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Identifier::Email(_) => Channel::Email,
+            Identifier::Phone(_) => Channel::Sms,
+        }
+    }
+
+    /// A message to this identifier. The subject is used by email only.
+    pub fn message(&self, subject: String, text: String, language: &str) -> Outgoing<'_> {
+        let channel = self.channel();
+        Outgoing {
+            otp_id: None,
+            channel,
+            fallback: None,
+            recipient: self.as_str(),
+            envelope: Envelope {
+                text,
+                fallback_text: None,
+                sender: None,
+                caller: None,
+                language: Some(language.to_string()),
+                subject: (channel == Channel::Email).then_some(subject),
+            },
+        }
+    }
+}
+
+/// A user's identifiers and metadata as given to create or change them; `None` leaves a field
+/// as it is, an empty string removes an identifier.
+#[derive(Debug, Default)]
+pub struct UserFields {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_metadata: Option<Value>,
+}
+
+/// The user `id` of `app`.
+pub async fn get(p: &Passage, app: &App, id: &str) -> Result<User, Error> {
+    p.store.get_user(&app.id, id).await
+}
+
+/// The user holding `identifier`, if any.
+pub async fn find(p: &Passage, app: &App, identifier: &Identifier) -> Result<Option<User>, Error> {
+    p.store.find_user(&app.id, identifier.as_str()).await
+}
+
+/// The user holding `identifier`, who must be allowed to log in.
+pub async fn find_active(p: &Passage, app: &App, identifier: &Identifier) -> Result<User, Error> {
+    let user = find(p, app, identifier)
+        .await?
+        .ok_or(Error::NotFound(Resource::User))?;
+    ensure_active(&user)?;
+    Ok(user)
+}
+
+/// A deactivated user is refused everywhere.
+pub fn ensure_active(user: &User) -> Result<(), Error> {
+    match user.status {
+        UserStatus::Inactive => Err(Error::Inactive),
+        UserStatus::Active | UserStatus::Pending => Ok(()),
+    }
+}
+
+/// The Manage API's create-user (`email` and/or `phone`).
+pub async fn create(p: &Passage, app: &App, fields: UserFields) -> Result<User, Error> {
+    let email = fields
+        .email
+        .as_deref()
+        .filter(|e| !e.is_empty())
+        .map(Email::parse)
+        .transpose()?;
+    let phone = fields
+        .phone
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| PhoneNumber::parse(p, None))
+        .transpose()?;
+    if email.is_none() && phone.is_none() {
+        return Err(Error::invalid(
+            "identifier",
+            "an email or a phone number is required",
+        ));
+    }
+    let metadata = match fields.user_metadata {
+        Some(m) => metadata(&app.settings.user_metadata_schema, m, Map::new())?,
+        None => Map::new(),
+    };
+    insert(
+        p,
+        app,
+        email.map(|e| e.as_str().to_string()),
+        phone.map(|p| p.as_str().to_string()),
+        metadata,
+        UserStatus::Active,
+    )
+    .await
+}
+
+/// Public sign-up, when the app allows it. Users whose identifier must be verified first
+/// start as pending.
+pub async fn sign_up(
+    p: &Passage,
+    app: &App,
+    identifier: &Identifier,
+    user_metadata: Option<Value>,
+) -> Result<User, Error> {
+    if !app.settings.public_signup {
+        return Err(Error::Forbidden(
+            "this app does not allow public sign-up".into(),
+        ));
+    }
+    let metadata = match user_metadata {
+        Some(m) => metadata(&app.settings.user_metadata_schema, m, Map::new())?,
+        None => Map::new(),
+    };
+    let (email, phone) = match identifier {
+        Identifier::Email(e) => (Some(e.as_str().to_string()), None),
+        Identifier::Phone(p) => (None, Some(p.as_str().to_string())),
+    };
+    let status = if app.settings.require_identifier_verification {
+        UserStatus::Pending
+    } else {
+        UserStatus::Active
+    };
+    insert(p, app, email, phone, metadata, status).await
+}
+
+async fn insert(
+    p: &Passage,
+    app: &App,
+    email: Option<String>,
+    phone: Option<String>,
+    user_metadata: Map<String, Value>,
+    status: UserStatus,
+) -> Result<User, Error> {
+    let now = now_ms();
+    let user = User {
+        id: crypto::random_id(),
+        app_id: app.id.clone(),
+        email,
+        phone,
+        email_verified: false,
+        phone_verified: false,
+        status,
+        user_metadata,
+        external_id: String::new(),
+        login_count: 0,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    p.store
+        .insert_user(&user)
+        .await
+        .map_err(or_identifier_taken)?;
+    Ok(user)
+}
+
+/// The Manage API's update-user: an administrator's change of email or phone takes effect at
+/// once, unverified.
+pub async fn update(p: &Passage, app: &App, id: &str, fields: UserFields) -> Result<User, Error> {
+    let mut user = p.store.get_user(&app.id, id).await?;
+    if let Some(email) = fields.email {
+        let email = (!email.is_empty())
+            .then(|| Email::parse(&email))
+            .transpose()?
+            .map(|e| e.as_str().to_string());
+        if email != user.email {
+            user.email = email;
+            user.email_verified = false;
+        }
+    }
+    if let Some(phone) = fields.phone {
+        let phone = (!phone.is_empty())
+            .then(|| PhoneNumber::parse(&phone, None))
+            .transpose()?
+            .map(|p| p.as_str().to_string());
+        if phone != user.phone {
+            user.phone = phone;
+            user.phone_verified = false;
+        }
+    }
+    if user.email.is_none() && user.phone.is_none() {
+        return Err(Error::invalid(
+            "identifier",
+            "a user keeps an email or a phone number",
+        ));
+    }
+    if let Some(m) = fields.user_metadata {
+        user.user_metadata = metadata(&app.settings.user_metadata_schema, m, user.user_metadata)?;
+    }
+    save(p, user).await
+}
+
+/// The signed-in user's change of their own metadata.
+pub async fn update_metadata(
+    p: &Passage,
+    app: &App,
+    mut user: User,
+    input: Value,
+) -> Result<User, Error> {
+    user.user_metadata = metadata(
+        &app.settings.user_metadata_schema,
+        input,
+        user.user_metadata,
+    )?;
+    save(p, user).await
+}
+
+async fn save(p: &Passage, mut user: User) -> Result<User, Error> {
+    user.updated_at = now_ms();
+    p.store
+        .update_user(&user)
+        .await
+        .map_err(or_identifier_taken)?;
+    Ok(user)
+}
+
+/// Activates or deactivates a user.
+pub async fn set_status(
+    p: &Passage,
+    app: &App,
+    id: &str,
+    status: UserStatus,
+) -> Result<User, Error> {
+    p.store.set_user_status(&app.id, id, status, now_ms()).await
+}
+
+pub async fn delete(p: &Passage, app: &App, id: &str) -> Result<(), Error> {
+    p.store.delete_user(&app.id, id).await
+}
+
+/// The answer when another user holds the email or phone.
+pub fn identifier_taken() -> Error {
+    Error::Conflict("a user with this identifier exists".into())
+}
+
+/// A unique-constraint conflict on a user, told as [`identifier_taken`]; other errors pass.
+pub fn or_identifier_taken(e: Error) -> Error {
+    match e {
+        Error::Conflict(_) => identifier_taken(),
+        e => e,
+    }
+}
+
+/// Checks `input` against the app's metadata schema and merges it over `current`: unknown
+/// fields and wrong types are refused; `null` removes a field.
+pub fn metadata(
+    schema: &[UserMetadataField],
+    input: Value,
+    current: Map<String, Value>,
+) -> Result<Map<String, Value>, Error> {
+    let Value::Object(input) = input else {
+        return Err(Error::invalid("user_metadata", "must be an object"));
+    };
+    let mut merged = current;
+    for (name, value) in input {
+        let field = schema
+            .iter()
+            .find(|f| f.field_name == name)
+            .ok_or_else(|| Error::invalid("user_metadata", format!("unknown field `{name}`")))?;
+        if value.is_null() {
+            merged.remove(&name);
+            continue;
+        }
+        let ok = match field.field_type.as_str() {
+            "boolean" => value.is_boolean(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "date" => value
+                .as_str()
+                .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()),
+            "email" => value.as_str().is_some_and(|e| Email::parse(e).is_ok()),
+            "phone" => value
+                .as_str()
+                .is_some_and(|p| PhoneNumber::parse(p, None).is_ok()),
+            _ => value.is_string(),
+        };
+        if !ok {
+            return Err(Error::invalid(
+                "user_metadata",
+                format!("`{name}` must be of type {}", field.field_type),
+            ));
+        }
+        merged.insert(name, value);
+    }
+    Ok(merged)
+}
+
+/// A page of the Manage API's user list.
+pub struct ListQuery {
+    pub page: i64,
+    pub limit: i64,
+    /// Epoch seconds; pages stay stable while users sign up.
+    pub created_before: Option<i64>,
+    pub newest_first: bool,
+    pub identifier: Option<String>,
+    pub id: String,
+    pub status: Option<UserStatus>,
+}
+
+/// One page of users and where the pages are.
+pub struct UserPage {
+    pub users: Vec<User>,
+    pub total: i64,
+    pub page: i64,
+    pub limit: i64,
+    pub created_before: i64,
+    /// The filters as given, for the links to other pages.
+    pub identifier: String,
+    pub id: String,
+    pub status: Option<UserStatus>,
+}
+
+impl UserPage {
+    pub fn last_page(&self) -> i64 {
+        ((self.total + self.limit - 1) / self.limit).max(1)
+    }
+}
+
+/// Most users on one page.
+const MAX_PAGE: i64 = 500;
+
+pub async fn list(p: &Passage, app: &App, q: ListQuery) -> Result<UserPage, Error> {
+    let identifier = match q.identifier.as_deref().map(str::trim) {
+        Some(i) if !i.is_empty() => Identifier::detect(i)?.as_str().to_string(),
+        _ => String::new(),
+    };
+    let page = q.page.max(1);
+    let limit = q.limit.clamp(1, MAX_PAGE);
+    let created_before = q.created_before.unwrap_or(now_ms() / 1000 + 1);
+    let filter = UserFilter {
+        created_before: created_before.saturating_mul(1000),
+        identifier,
+        id: q.id,
+        status: q.status,
+        newest_first: q.newest_first,
+    };
+    let offset = (page - 1).saturating_mul(limit);
+    let (users, total) = p.store.page_users(&app.id, &filter, limit, offset).await?;
+    Ok(UserPage {
+        users,
+        total,
+        page,
+        limit,
+        created_before,
+        identifier: filter.identifier,
+        id: filter.id,
+        status: filter.status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn field(name: &str, t: &str) -> UserMetadataField {
+        UserMetadataField {
+            id: name.into(),
+            field_name: name.into(),
+            friendly_name: name.into(),
+            field_type: t.into(),
+            profile: true,
+            registration: false,
+        }
+    }
+
+    #[test]
+    fn metadata_follows_the_schema() {
+        let schema = [
+            field("plan", "string"),
+            field("seats", "integer"),
+            field("born", "date"),
+        ];
+        let m = metadata(&schema, json!({"plan": "pro", "seats": 3}), Map::new()).unwrap();
+        assert_eq!(Value::Object(m.clone()), json!({"plan": "pro", "seats": 3}));
+        let m = metadata(&schema, json!({"seats": null, "born": "1990-02-01"}), m).unwrap();
+        assert_eq!(
+            Value::Object(m),
+            json!({"plan": "pro", "born": "1990-02-01"})
+        );
+        assert!(metadata(&schema, json!({"nope": 1}), Map::new()).is_err());
+        assert!(metadata(&schema, json!({"seats": "3"}), Map::new()).is_err());
+        assert!(metadata(&schema, json!({"born": "01/02/1990"}), Map::new()).is_err());
+        assert!(metadata(&schema, json!([1]), Map::new()).is_err());
+    }
+}

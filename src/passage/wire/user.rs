@@ -1,0 +1,196 @@
+//! Users as the Auth and Manage APIs show them, the bodies that create and change them, and
+//! the Manage API's paginated list.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::{
+    domain::{iso_ms, UserStatus},
+    passage::{
+        devices::Device,
+        users::{UserFields, UserPage},
+    },
+    storage::User,
+};
+
+/// The Auth API's User (`GET users?identifier=`, `POST users`, the current user's parts).
+#[derive(Debug, Serialize)]
+pub struct UserObject {
+    id: String,
+    email: String,
+    email_verified: bool,
+    phone: String,
+    phone_verified: bool,
+    status: &'static str,
+    user_metadata: Map<String, Value>,
+    webauthn: bool,
+    webauthn_types: Vec<String>,
+}
+
+impl From<&User> for UserObject {
+    fn from(u: &User) -> UserObject {
+        UserObject {
+            id: u.id.clone(),
+            email: u.email.clone().unwrap_or_default(),
+            email_verified: u.email_verified,
+            phone: u.phone.clone().unwrap_or_default(),
+            phone_verified: u.phone_verified,
+            status: u.status.as_str(),
+            user_metadata: u.user_metadata.clone(),
+            webauthn: false,
+            webauthn_types: Vec::new(),
+        }
+    }
+}
+
+/// The hosted service's "never" for `last_login_at`.
+const NEVER: &str = "0001-01-01T00:00:00Z";
+
+/// The Manage API's user (also the current user's profile): the Auth API's user and what
+/// administrators see besides.
+#[derive(Debug, Serialize)]
+pub struct ManagedUser {
+    #[serde(flatten)]
+    user: UserObject,
+    external_id: String,
+    created_at: String,
+    updated_at: String,
+    last_login_at: String,
+    login_count: i64,
+    recent_events: Vec<Value>,
+    social_connections: Map<String, Value>,
+    webauthn_devices: Vec<Value>,
+}
+
+impl From<&User> for ManagedUser {
+    fn from(u: &User) -> ManagedUser {
+        ManagedUser {
+            user: u.into(),
+            external_id: u.external_id.clone(),
+            created_at: iso_ms(u.created_at),
+            updated_at: iso_ms(u.updated_at),
+            last_login_at: u.last_login_at.map_or_else(|| NEVER.to_string(), iso_ms),
+            login_count: u.login_count,
+            recent_events: Vec::new(),
+            social_connections: Map::new(),
+            webauthn_devices: Vec::new(),
+        }
+    }
+}
+
+/// `{"user": ...}`.
+#[derive(Debug, Serialize)]
+pub struct UserResponse<U> {
+    pub user: U,
+}
+
+/// `{"user": ...}` of the Auth API's identifier check: `null` for an unknown identifier.
+#[derive(Debug, Serialize)]
+pub struct MaybeUserResponse {
+    pub user: Option<UserObject>,
+}
+
+/// `{"user_metadata": ...}`.
+#[derive(Debug, Serialize)]
+pub struct MetadataResponse {
+    pub user_metadata: Map<String, Value>,
+}
+
+/// `{"devices": [...]}`: the user's passkeys.
+#[derive(Debug, Default, Serialize)]
+pub struct DevicesResponse {
+    pub devices: Vec<Device>,
+}
+
+/// The Manage API's create- and update-user body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRequest {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub user_metadata: Option<Value>,
+}
+
+impl From<UserRequest> for UserFields {
+    fn from(r: UserRequest) -> UserFields {
+        UserFields {
+            email: r.email,
+            phone: r.phone,
+            user_metadata: r.user_metadata,
+        }
+    }
+}
+
+/// The Auth API's create-user body (public sign-up).
+#[derive(Debug, Deserialize)]
+pub struct SignUpRequest {
+    pub identifier: String,
+    pub user_metadata: Option<Value>,
+}
+
+/// The paginated user list of the Manage API.
+#[derive(Debug, Serialize)]
+pub struct UserList {
+    users: Vec<ManagedUser>,
+    total_users: i64,
+    page: i64,
+    limit: i64,
+    created_before: i64,
+    #[serde(rename = "_links")]
+    links: PageLinks,
+}
+
+#[derive(Debug, Serialize)]
+struct PageLinks {
+    first: Link,
+    last: Link,
+    next: Link,
+    previous: Link,
+    #[serde(rename = "self")]
+    this: Link,
+}
+
+#[derive(Debug, Serialize)]
+struct Link {
+    href: String,
+}
+
+impl UserList {
+    pub fn new(app_id: &str, page: UserPage) -> UserList {
+        let last = page.last_page();
+        let status = page.status.map_or("", UserStatus::as_str);
+        let link = |n: i64| {
+            let mut href = format!(
+                "/v1/apps/{app_id}/users?page={n}&limit={}&created_before={}",
+                page.limit, page.created_before
+            );
+            for (name, value) in [
+                ("identifier", page.identifier.as_str()),
+                ("id", page.id.as_str()),
+                ("status", status),
+            ] {
+                if !value.is_empty() {
+                    let value: String =
+                        url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+                    href.push_str(&format!("&{name}={value}"));
+                }
+            }
+            Link { href }
+        };
+        let links = PageLinks {
+            first: link(1),
+            last: link(last),
+            next: link((page.page + 1).min(last)),
+            previous: link((page.page - 1).max(1)),
+            this: link(page.page),
+        };
+        UserList {
+            users: page.users.iter().map(ManagedUser::from).collect(),
+            total_users: page.total,
+            page: page.page,
+            limit: page.limit,
+            created_before: page.created_before,
+            links,
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Request extractors shared by the Passage routers: malformed input (body, path, query)
+//! answers in the Passage shape, and the app of the path is loaded once.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, RawPathParams, Request},
+    http::{header, request::Parts, HeaderMap, StatusCode},
+};
+use serde::de::DeserializeOwned;
+
+use super::error::PassageError;
+use crate::{error::Error, passage::App, state::AppState};
+
+/// A JSON body; an empty body reads as `{}`.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = PassageError;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, s).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::invalid("body", e.body_text())
+            }
+        })?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(bytes)
+            .map(Body)
+            .map_err(|e| Error::invalid("body", e.to_string()).into())
+    }
+}
+
+/// Path parameters.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, s)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|e| Error::invalid("path", e.body_text()).into())
+    }
+}
+
+/// Query parameters.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, s)
+            .await
+            .map(|axum::extract::Query(v)| Query(v))
+            .map_err(|e| Error::invalid("query", e.body_text()).into())
+    }
+}
+
+/// The app named by the path's `{app_id}`, loaded (from the per-node cache).
+#[derive(Debug, Clone)]
+pub struct PathApp(pub Arc<App>);
+
+impl FromRequestParts<AppState> for PathApp {
+    type Rejection = PassageError;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
+        let id = app_id_param(parts, s).await?;
+        Ok(PathApp(s.passage.app(&id).await?))
+    }
+}
+
+/// The path's `{app_id}`, as given.
+pub async fn app_id_param(parts: &mut Parts, s: &AppState) -> Result<String, Error> {
+    let params = RawPathParams::from_request_parts(parts, s)
+        .await
+        .map_err(|e| Error::invalid("path", e.body_text()))?;
+    params
+        .iter()
+        .find_map(|(k, v)| (k == "app_id").then(|| v.to_string()))
+        .ok_or_else(|| Error::invalid("path", "no app id"))
+}
+
+/// The credential of `Authorization: Bearer <credential>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(credential.trim()).filter(|c| !c.is_empty())
+}
+
+/// An end user's auth token is a JWT; any other Bearer credential is meant as an app key.
+pub fn looks_like_jwt(credential: &str) -> bool {
+    credential.split('.').count() == 3
+}

@@ -1,0 +1,48 @@
+//! What request handlers and background tasks share. Imports no surface: the surfaces import
+//! it.
+
+use std::sync::Arc;
+
+use crate::{
+    config::Config, crypto::ServerKeys, delivery::Outbox, key_cache::KeyCache, metrics::Metrics,
+    passage::Passage, storage::Store, throttle::Limits,
+};
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: ServerKeys,
+    pub metrics: Arc<Metrics>,
+    pub outbox: Outbox,
+    pub limits: Limits,
+    /// tyntec API keys, cached per node.
+    pub api_keys: Arc<KeyCache>,
+    /// The Passage core, for the Passage surfaces.
+    pub passage: Passage,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
+        let outbox = Outbox::new(store.clone(), keys.clone());
+        let limits = Limits::new(&config, store.clone());
+        let passage = Passage::new(
+            &config,
+            store.clone(),
+            keys.clone(),
+            outbox.clone(),
+            limits.clone(),
+        );
+        AppState {
+            config: Arc::new(config),
+            store,
+            keys,
+            metrics: Arc::default(),
+            outbox,
+            limits,
+            api_keys: Arc::default(),
+            passage,
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+mod http;
 pub mod key_cache;
 pub mod metrics;
 pub mod ops;

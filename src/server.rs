@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(ops::router())
         .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             passage_http::throttle::per_client,
@@ -54,9 +55,20 @@ pub fn router(state: AppState) -> Router {
 /// A path outside every surface.
 async fn unknown_route() -> Response {
     let error = Error::NotFound(Resource::Route);
+    outside(StatusCode::NOT_FOUND, "route_not_found", error)
+}
+
+/// A wrong method on an operator endpoint.
+async fn wrong_method() -> Response {
+    let error = Error::MethodNotAllowed;
+    outside(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", error)
+}
+
+/// The answer outside the surfaces: `{"code", "error"}`.
+fn outside(status: StatusCode, code: &str, error: Error) -> Response {
     (
-        StatusCode::NOT_FOUND,
-        Json(json!({"code": "route_not_found", "error": error.to_string()})),
+        status,
+        Json(json!({"code": code, "error": error.to_string()})),
     )
         .into_response()
 }
@@ -64,11 +76,12 @@ async fn unknown_route() -> Response {
 /// A panic outside the surfaces' own handlers (each surface answers its own in its shape).
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("panicked outside a surface");
-    (
+    let error = Error::Internal(anyhow::anyhow!("panic"));
+    outside(
         StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"code": "internal_server_error", "error": "internal error"})),
+        "internal_server_error",
+        error,
     )
-        .into_response()
 }
 
 /// Binds the listener and returns its address and the server future (which also runs the

@@ -12,7 +12,7 @@ use crate::{
     crypto::{self, rs256::SigningKey, ServerKeys},
     domain::now_ms,
     error::Error,
-    storage::{AppRow, SigningKeyRow, Store},
+    storage::{AppRow, SigningKeyRow, Store, Unit},
 };
 
 /// An app with its parsed settings.
@@ -73,10 +73,11 @@ pub async fn create(p: &Passage, new: NewApp) -> Result<(App, String), Error> {
     };
     let api_key = format!("kh_{}", crypto::random_token());
     let signing = new_signing_key(keys, &id, now)?;
-    let mut tx = store.begin().await?;
-    Store::insert_app(&mut tx, &row, &crypto::sha256(&api_key)).await?;
-    Store::insert_signing_key(&mut tx, &signing).await?;
-    tx.commit().await?;
+    let unit = Unit::all(vec![
+        Store::insert_app(&row, &crypto::sha256(&api_key)),
+        Store::insert_signing_key(&signing),
+    ]);
+    store.commit(unit).await?;
     Ok((row.try_into()?, api_key))
 }
 
@@ -143,10 +144,11 @@ pub async fn rotate_key(p: &Passage, app_id: &str) -> Result<String, Error> {
     let now = now_ms();
     let publish_until = now + (app.settings.session_timeout_length + 60) * 1000;
     let signing = new_signing_key(keys, app_id, now)?;
-    let mut tx = store.begin().await?;
-    Store::retire_signing_keys(&mut tx, app_id, now, publish_until).await?;
-    Store::insert_signing_key(&mut tx, &signing).await?;
-    tx.commit().await?;
+    let unit = Unit::all(vec![
+        Store::retire_signing_keys(app_id, now, publish_until),
+        Store::insert_signing_key(&signing),
+    ]);
+    store.commit(unit).await?;
     Ok(signing.kid)
 }
 

@@ -39,35 +39,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
-/// Path parameters.
-#[derive(Debug)]
-pub struct Path<T>(pub T);
-
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
-    type Rejection = PassageError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, s)
-            .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| Error::invalid("path", e.body_text()).into())
-    }
-}
-
-/// Query parameters.
-#[derive(Debug)]
-pub struct Query<T>(pub T);
-
-impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
-    type Rejection = PassageError;
-
-    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
-        axum::extract::Query::<T>::from_request_parts(parts, s)
-            .await
-            .map(|axum::extract::Query(v)| Query(v))
-            .map_err(|e| Error::invalid("query", e.body_text()).into())
-    }
-}
+crate::http::path_extractor!(PassageError);
+crate::http::query_extractor!(PassageError);
 
 /// The app named by the path's `{app_id}`, loaded (from the per-node cache).
 #[derive(Debug, Clone)]

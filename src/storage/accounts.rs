@@ -1,6 +1,6 @@
 //! Accounts of the tyntec surface and their API keys.
 
-use super::{Store, Tx};
+use super::{Statement, Store};
 use crate::error::{Error, Resource};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,14 +20,11 @@ pub struct ApiKeyRow {
 }
 
 impl Store {
-    pub async fn insert_account(tx: &mut Tx, account: &AccountRow) -> Result<(), Error> {
-        sqlx::query("insert into accounts (id, name, created_at) values ($1, $2, $3)")
-            .bind(&account.id)
-            .bind(&account.name)
-            .bind(account.created_at)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+    pub fn insert_account(account: &AccountRow) -> Statement {
+        Statement::new("insert into accounts (id, name, created_at) values ($1, $2, $3)")
+            .text(account.id.clone())
+            .text(account.name.clone())
+            .int(account.created_at)
     }
 
     pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, Error> {
@@ -46,23 +43,16 @@ impl Store {
         Ok(row.is_some())
     }
 
-    pub async fn insert_api_key(
-        tx: &mut Tx,
-        key: &ApiKeyRow,
-        key_hash: &[u8],
-    ) -> Result<(), Error> {
-        sqlx::query(
+    pub fn insert_api_key(key: &ApiKeyRow, key_hash: &[u8]) -> Statement {
+        Statement::new(
             "insert into api_keys (id, account_id, key_hash, label, created_at)
              values ($1, $2, $3, $4, $5)",
         )
-        .bind(&key.id)
-        .bind(&key.account_id)
-        .bind(key_hash)
-        .bind(&key.label)
-        .bind(key.created_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .text(key.id.clone())
+        .text(key.account_id.clone())
+        .blob(key_hash.to_vec())
+        .text(key.label.clone())
+        .int(key.created_at)
     }
 
     /// The account owning an unrevoked key with this SHA-256 digest.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{dialect, flag, Store, Tx};
+use super::{flag, Statement, Store, Unit};
 use crate::error::{Error, Resource};
 
 /// Settings of a 2FA application, as stored.
@@ -71,6 +71,9 @@ impl TryFrom<RawApplication> for ApplicationRow {
     }
 }
 
+/// Reads and writes of one change before it gives up on a busy application.
+const MODIFY_TRIES: usize = 20;
+
 const COLUMNS: &str = "id, account_id, name, is_default, pin_length, alphanumeric, attempts, \
                        expire_seconds, sender, caller, templates, created_at, updated_at";
 
@@ -79,37 +82,27 @@ fn templates_json(s: &ApplicationSettings) -> Result<String, Error> {
 }
 
 impl Store {
-    pub async fn insert_application(tx: &mut Tx, app: &ApplicationRow) -> Result<(), Error> {
+    pub fn insert_application(app: &ApplicationRow) -> Result<Statement, Error> {
         let s = &app.settings;
-        sqlx::query(
+        Ok(Statement::new(
             "insert into tfa_applications (id, account_id, name, is_default, pin_length,
                alphanumeric, attempts, expire_seconds, sender, caller, templates, created_at,
                updated_at)
              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
-        .bind(&app.id)
-        .bind(&app.account_id)
-        .bind(&s.name)
-        .bind(flag(app.is_default))
-        .bind(s.pin_length)
-        .bind(flag(s.alphanumeric))
-        .bind(s.attempts)
-        .bind(s.expire_seconds)
-        .bind(&s.sender)
-        .bind(&s.caller)
-        .bind(templates_json(s)?)
-        .bind(app.created_at)
-        .bind(app.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn create_application(&self, app: &ApplicationRow) -> Result<(), Error> {
-        let mut tx = self.begin().await?;
-        Self::insert_application(&mut tx, app).await?;
-        tx.commit().await?;
-        Ok(())
+        .text(app.id.clone())
+        .text(app.account_id.clone())
+        .text(s.name.clone())
+        .int(flag(app.is_default))
+        .int(s.pin_length)
+        .int(flag(s.alphanumeric))
+        .int(s.attempts)
+        .int(s.expire_seconds)
+        .text(s.sender.clone())
+        .text(s.caller.clone())
+        .text(templates_json(s)?)
+        .int(app.created_at)
+        .int(app.updated_at))
     }
 
     /// One application of an account; `id` may be `default`.
@@ -143,51 +136,55 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    /// Changes an application's settings in one transaction (the row is locked while `change`
-    /// runs, so concurrent edits of one application, e.g. two template additions, both land).
+    /// Changes an application's settings: `change` runs on the stored row, which is written
+    /// back only if nobody changed it meanwhile (else `change` runs again on the new row), so
+    /// concurrent edits of one application, e.g. two template additions, both land.
     pub async fn modify_application(
         &self,
         account_id: &str,
         id: &str,
         now: i64,
-        change: impl FnOnce(&mut ApplicationRow) -> Result<(), Error>,
+        change: impl Fn(&mut ApplicationRow) -> Result<(), Error>,
     ) -> Result<ApplicationRow, Error> {
-        let mut tx = self.begin().await?;
-        let sql = format!(
-            "select {COLUMNS} from tfa_applications
-              where account_id = $1 and (id = $2 or ($2 = 'default' and is_default = 1)){}",
-            dialect::for_update(self.backend)
-        );
-        let raw: RawApplication = sqlx::query_as(&sql)
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(Error::NotFound(Resource::Application))?;
-        let mut app: ApplicationRow = raw.try_into()?;
-        change(&mut app)?;
-        app.updated_at = now;
-        let s = &app.settings;
-        sqlx::query(
+        for _ in 0..MODIFY_TRIES {
+            let before = self.get_application(account_id, id).await?;
+            let mut app = before.clone();
+            change(&mut app)?;
+            app.updated_at = now.max(before.updated_at + 1);
+            let write = Self::replace_application(&before, &app)?;
+            if self.commit(Unit::chain(write, Vec::new())).await? {
+                return Ok(app);
+            }
+        }
+        Err(Error::Conflict(
+            "the application keeps changing; try again".into(),
+        ))
+    }
+
+    /// Writes `after` over `before`, only if the row still holds `before`: every change moves
+    /// `updated_at` forward, so an unchanged `updated_at` means an unchanged row.
+    fn replace_application(
+        before: &ApplicationRow,
+        after: &ApplicationRow,
+    ) -> Result<Statement, Error> {
+        let s = &after.settings;
+        Ok(Statement::new(
             "update tfa_applications set name = $2, pin_length = $3, alphanumeric = $4,
                attempts = $5, expire_seconds = $6, sender = $7, caller = $8, templates = $9,
                updated_at = $10
-             where id = $1",
+             where id = $1 and updated_at = $11",
         )
-        .bind(&app.id)
-        .bind(&s.name)
-        .bind(s.pin_length)
-        .bind(flag(s.alphanumeric))
-        .bind(s.attempts)
-        .bind(s.expire_seconds)
-        .bind(&s.sender)
-        .bind(&s.caller)
-        .bind(templates_json(s)?)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(app)
+        .text(after.id.clone())
+        .text(s.name.clone())
+        .int(s.pin_length)
+        .int(flag(s.alphanumeric))
+        .int(s.attempts)
+        .int(s.expire_seconds)
+        .text(s.sender.clone())
+        .text(s.caller.clone())
+        .text(templates_json(s)?)
+        .int(after.updated_at)
+        .int(before.updated_at))
     }
 
     /// Deletes a non-default application; `NotFound` otherwise.

@@ -1,6 +1,6 @@
 //! Passage apps and their RS256 signing keys.
 
-use super::{Store, Tx};
+use super::{Statement, Store};
 use crate::error::{Error, Resource};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -27,20 +27,17 @@ pub struct SigningKeyRow {
 }
 
 impl Store {
-    pub async fn insert_app(tx: &mut Tx, app: &AppRow, api_key_hash: &[u8]) -> Result<(), Error> {
-        sqlx::query(
+    pub fn insert_app(app: &AppRow, api_key_hash: &[u8]) -> Statement {
+        Statement::new(
             "insert into passage_apps (id, name, settings, api_key_hash, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&app.id)
-        .bind(&app.name)
-        .bind(&app.settings)
-        .bind(api_key_hash)
-        .bind(app.created_at)
-        .bind(app.updated_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .text(app.id.clone())
+        .text(app.name.clone())
+        .text(app.settings.clone())
+        .blob(api_key_hash.to_vec())
+        .int(app.created_at)
+        .int(app.updated_at)
     }
 
     pub async fn get_app(&self, id: &str) -> Result<AppRow, Error> {
@@ -84,39 +81,28 @@ impl Store {
         .await?)
     }
 
-    pub async fn insert_signing_key(tx: &mut Tx, key: &SigningKeyRow) -> Result<(), Error> {
-        sqlx::query(
+    pub fn insert_signing_key(key: &SigningKeyRow) -> Statement {
+        Statement::new(
             "insert into signing_keys (kid, app_id, private_key, public_jwk, public_pem,
                created_at) values ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&key.kid)
-        .bind(&key.app_id)
-        .bind(&key.private_key)
-        .bind(&key.public_jwk)
-        .bind(&key.public_pem)
-        .bind(key.created_at)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .text(key.kid.clone())
+        .text(key.app_id.clone())
+        .blob(key.private_key.clone())
+        .text(key.public_jwk.clone())
+        .text(key.public_pem.clone())
+        .int(key.created_at)
     }
 
     /// Retires the app's current signing keys: published until `publish_until`, no longer used.
-    pub async fn retire_signing_keys(
-        tx: &mut Tx,
-        app_id: &str,
-        now: i64,
-        publish_until: i64,
-    ) -> Result<(), Error> {
-        sqlx::query(
+    pub fn retire_signing_keys(app_id: &str, now: i64, publish_until: i64) -> Statement {
+        Statement::new(
             "update signing_keys set retired_at = $2, publish_until = $3
               where app_id = $1 and retired_at is null",
         )
-        .bind(app_id)
-        .bind(now)
-        .bind(publish_until)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        .text(app_id.to_string())
+        .int(now)
+        .int(publish_until)
     }
 
     /// Keys to publish at `now`, newest first: the current one and the retired ones whose

@@ -1,5 +1,5 @@
-//! The few places where SQLite and PostgreSQL really differ: connection set-up, write locking
-//! (see `Store::begin`) and the outbox claim (`claim_due_sql`).
+//! The few places where SQLite and PostgreSQL really differ: connection set-up and the outbox
+//! claim (`claim_due_sql`). How a unit of work commits on each is `unit`'s.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -102,15 +102,6 @@ pub(super) fn checkpoint_in_background(pool: AnyPool) {
             }
         }
     });
-}
-
-/// Row lock for read-modify-write transactions. SQLite's `BEGIN IMMEDIATE` already holds the
-/// database's write lock, and it has no `for update`.
-pub(super) fn for_update(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => " for update",
-    }
 }
 
 /// Claims due outbox rows for one worker. PostgreSQL's `skip locked` lets several nodes claim

@@ -16,7 +16,7 @@ mod users;
 
 use std::sync::Arc;
 
-use sqlx::{any::AnyPoolOptions, AnyPool, Transaction};
+use sqlx::{any::AnyPoolOptions, AnyPool};
 
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
@@ -47,8 +47,6 @@ pub struct Store {
     /// SQLite: commits units of work in groups (see `GroupWriter`).
     group: Option<Arc<GroupWriter>>,
 }
-
-pub type Tx = Transaction<'static, sqlx::Any>;
 
 impl Store {
     /// Opens (creating a SQLite file and its folder when needed) and migrates.
@@ -100,15 +98,6 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so a
-    /// transaction that reads before it writes cannot fail half-way on lock upgrade.
-    pub async fn begin(&self) -> Result<Tx, Error> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.write.begin().await?,
-        })
     }
 
     /// Database reachable and answering.

@@ -4,7 +4,7 @@ use crate::{
     crypto,
     domain::now_ms,
     error::{Error, Resource},
-    storage::{AccountRow, ApiKeyRow, Store},
+    storage::{AccountRow, ApiKeyRow, Statement, Store, Unit},
 };
 
 use super::applications;
@@ -22,11 +22,13 @@ pub async fn create(store: &Store, name: &str) -> Result<(AccountRow, String), E
         name: name.to_string(),
         created_at: now,
     };
-    let mut tx = store.begin().await?;
-    Store::insert_account(&mut tx, &account).await?;
-    applications::create_default(&mut tx, &account.id, now).await?;
-    let (_, key) = insert_key(&mut tx, &account.id, "default", now).await?;
-    tx.commit().await?;
+    let (insert_key, _, key) = new_key(&account.id, "default", now);
+    let unit = Unit::all(vec![
+        Store::insert_account(&account),
+        applications::insert_default(&account.id, now)?,
+        insert_key,
+    ]);
+    store.commit(unit).await?;
     Ok((account, key))
 }
 
@@ -39,18 +41,13 @@ pub async fn create_key(
     if !store.account_exists(account_id).await? {
         return Err(Error::NotFound(Resource::Account));
     }
-    let mut tx = store.begin().await?;
-    let created = insert_key(&mut tx, account_id, label, now_ms()).await?;
-    tx.commit().await?;
-    Ok(created)
+    let (insert, id, key) = new_key(account_id, label, now_ms());
+    store.commit(Unit::all(vec![insert])).await?;
+    Ok((id, key))
 }
 
-async fn insert_key(
-    tx: &mut crate::storage::Tx,
-    account_id: &str,
-    label: &str,
-    now: i64,
-) -> Result<(String, String), Error> {
+/// A new key of the account: its row's insert, its id and the key itself.
+fn new_key(account_id: &str, label: &str, now: i64) -> (Statement, String, String) {
     // The prefix makes keys recognisable to secret scanners and keeps them from starting
     // with `-`, which command lines would take for an option.
     let key = format!("kh_{}", crypto::random_token());
@@ -61,6 +58,6 @@ async fn insert_key(
         created_at: now,
         revoked_at: None,
     };
-    Store::insert_api_key(tx, &row, &crypto::sha256(&key)).await?;
-    Ok((row.id, key))
+    let insert = Store::insert_api_key(&row, &crypto::sha256(&key));
+    (insert, row.id, key)
 }

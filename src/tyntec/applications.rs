@@ -7,7 +7,7 @@ use crate::{
     domain::{now_ms, MAX_CODE_LEN, MIN_CODE_LEN},
     error::{Error, Resource},
     state::AppState,
-    storage::{ApplicationRow, ApplicationSettings, Store, Tx},
+    storage::{ApplicationRow, ApplicationSettings, Statement, Store, Unit},
 };
 
 pub const DEFAULT_NAME: &str = "default";
@@ -28,8 +28,8 @@ pub fn default_settings(name: &str) -> ApplicationSettings {
     }
 }
 
-/// Creates an account's default application inside the account's transaction.
-pub async fn create_default(tx: &mut Tx, account_id: &str, now: i64) -> Result<(), Error> {
+/// The insert of an account's default application, for the account's unit.
+pub fn insert_default(account_id: &str, now: i64) -> Result<Statement, Error> {
     let app = ApplicationRow {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: account_id.to_string(),
@@ -38,7 +38,7 @@ pub async fn create_default(tx: &mut Tx, account_id: &str, now: i64) -> Result<(
         created_at: now,
         updated_at: now,
     };
-    Store::insert_application(tx, &app).await
+    Store::insert_application(&app)
 }
 
 pub async fn create(
@@ -61,7 +61,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    s.store.create_application(&app).await?;
+    s.store
+        .commit(Unit::all(vec![Store::insert_application(&app)?]))
+        .await?;
     Ok(app)
 }
 
@@ -73,9 +75,19 @@ pub async fn edit(
 ) -> Result<ApplicationRow, Error> {
     s.store
         .modify_application(account_id, id, now_ms(), |app| {
-            apply(&mut app.settings, req, app.is_default)
+            apply(&mut app.settings, req.clone(), app.is_default)
         })
         .await
+}
+
+/// The account's applications, the default one first.
+pub async fn list(s: &AppState, account_id: &str) -> Result<Vec<ApplicationRow>, Error> {
+    s.store.list_applications(account_id).await
+}
+
+/// One application of the account; `id` may be `default`.
+pub async fn get(s: &AppState, account_id: &str, id: &str) -> Result<ApplicationRow, Error> {
+    s.store.get_application(account_id, id).await
 }
 
 pub async fn delete(s: &AppState, account_id: &str, id: &str) -> Result<ApplicationRow, Error> {
@@ -102,7 +114,7 @@ pub async fn set_template(
     let text = template_text("template", text)?;
     s.store
         .modify_application(account_id, id, now_ms(), |app| {
-            app.settings.templates.insert(key, text);
+            app.settings.templates.insert(key.clone(), text.clone());
             Ok(())
         })
         .await

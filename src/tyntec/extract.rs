@@ -55,6 +55,8 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
+crate::http::path_extractor!(TyntecError);
+
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .into_owned()

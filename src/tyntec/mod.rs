@@ -10,7 +10,7 @@ pub mod wire;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use axum::{
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::StatusCode,
     routing::{get, post},
     Json, Router,
@@ -18,7 +18,7 @@ use axum::{
 
 use self::{
     error::TyntecError,
-    extract::{ApiKey, JsonBody, Params},
+    extract::{ApiKey, JsonBody, Params, Path},
     wire::{ApplicationRequest, ApplicationResponse, EventResponse, OtpResponse},
 };
 use crate::{
@@ -174,7 +174,7 @@ async fn list_applications(
     State(s): State<AppState>,
     key: ApiKey,
 ) -> Reply<Vec<ApplicationResponse>> {
-    let apps = s.store.list_applications(&key.account_id).await?;
+    let apps = applications::list(&s, &key.account_id).await?;
     Ok(Json(
         apps.into_iter().map(ApplicationResponse::from).collect(),
     ))
@@ -196,9 +196,8 @@ async fn get_application(
     key: ApiKey,
     Path(id): Path<String>,
 ) -> Reply<ApplicationResponse> {
-    Ok(Json(
-        s.store.get_application(&key.account_id, &id).await?.into(),
-    ))
+    let app = applications::get(&s, &key.account_id, &id).await?;
+    Ok(Json(app.into()))
 }
 
 /// tyntec: POST /2fa/v1/application/{applicationId} (edit)

@@ -128,7 +128,7 @@ impl From<ApplicationRow> for ApplicationResponse {
 }
 
 /// Create or edit an application: every field optional on edit.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationRequest {
     pub name: Option<String>,

@@ -15,6 +15,7 @@ mod passage_current_user;
 mod passage_magic_links;
 mod passage_manage;
 mod passage_sessions;
+mod rejections;
 mod storage;
 mod tyntec_applications;
 mod tyntec_connector;

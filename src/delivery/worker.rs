@@ -217,12 +217,10 @@ impl Sender {
                     .provider_message_id
                     .map(|id| format!("provider message id {id}")),
             ),
-            Err(err) => match row.fallback_channel.as_deref() {
+            Err(err) => match row.fallback_channel {
                 // OTPs are short-lived: a failing first channel hands over at once.
                 Some(fallback) => (
-                    Settlement::Fallback {
-                        channel: fallback.to_string(),
-                    },
+                    Settlement::Fallback { channel: fallback },
                     "FALLBACK",
                     Some(format!("{err}; trying {fallback}")),
                 ),
@@ -256,7 +254,7 @@ impl Sender {
 
     /// Opens the sealed payload and builds the message for the row's current channel.
     fn open(&self, row: &DeliveryRow) -> Result<(Channel, Message), String> {
-        let channel = Channel::parse(&row.channel).ok_or("unknown channel")?;
+        let channel = row.channel;
         let json = self
             .keys
             .open(&row.id, &row.payload)

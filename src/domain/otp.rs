@@ -85,6 +85,14 @@ pub enum Via {
 }
 
 impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Sms => "SMS",
+            Via::Voice => "VOICE",
+            Via::Auto => "AUTO",
+        }
+    }
+
     pub fn parse(s: &str) -> Result<Self, Error> {
         match s.trim().to_ascii_uppercase().as_str() {
             "SMS" => Ok(Via::Sms),

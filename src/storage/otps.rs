@@ -1,7 +1,8 @@
 //! tyntec OTPs and their event history. Every state change is one conditional statement, so
 //! concurrent checks settle in the database.
 
-use super::{Filtered, Statement, Store, Unit};
+use super::{Statement, Store, Unit};
+use crate::domain::{OtpStatus, Via};
 use crate::error::{Error, Resource};
 
 #[derive(Clone, sqlx::FromRow)]
@@ -18,9 +19,9 @@ pub struct OtpRow {
     pub sender: Option<String>,
     pub caller: Option<String>,
     pub reference_id: Option<String>,
-    /// The channel asked for at creation (`SMS`, `VOICE`, `AUTO`).
-    pub via: String,
-    pub status: String,
+    /// The channel asked for at creation.
+    pub via: Via,
+    pub status: OtpStatus,
     pub attempt_count: i64,
     pub max_attempts: i64,
     pub resend_count: i64,
@@ -77,36 +78,14 @@ impl Store {
         .text(otp.sender.clone())
         .text(otp.caller.clone())
         .text(otp.reference_id.clone())
-        .text(otp.via.clone())
-        .text(otp.status.clone())
+        .text(otp.via.as_str().to_string())
+        .text(otp.status.as_str().to_string())
         .int(otp.attempt_count)
         .int(otp.max_attempts)
         .int(otp.resend_count)
         .int(otp.created_at)
         .int(otp.expires_at)
         .int(otp.updated_at)
-    }
-
-    /// An event in an OTP's history.
-    pub fn otp_event(
-        otp_id: &str,
-        at: i64,
-        kind: &str,
-        channel: Option<&str>,
-        provider: Option<&str>,
-        detail: Option<&str>,
-    ) -> Filtered {
-        Statement::filtered(
-            "insert into otp_events (otp_id, at, kind, channel, provider, detail)
-             select $1, $2, $3, $4, $5, $6",
-            "true",
-        )
-        .text(otp_id.to_string())
-        .int(at)
-        .text(kind.to_string())
-        .text(channel.map(str::to_string))
-        .text(provider.map(str::to_string))
-        .text(detail.map(str::to_string))
     }
 
     /// An OTP of this account, deleted ones included (a check on them answers 410).
@@ -149,7 +128,7 @@ impl Store {
     }
 
     /// Counts one check against an ACTIVE, unexpired OTP with attempts left and settles its
-    /// status, in one statement; the `otps_check_event` trigger records the check event.
+    /// status, in one statement (which records the check event: see the migrations).
     /// `None` when the OTP was not checkable (any more): the caller finds out why.
     pub async fn record_check(
         &self,
@@ -182,8 +161,7 @@ impl Store {
         )
         .text(id.to_string())
         .int(now);
-        let event = Self::otp_event(id, now, "EXPIRED", None, None, None);
-        self.commit(Unit::chain(expire, vec![event])).await
+        self.commit(Unit::chain(expire, Vec::new())).await
     }
 
     /// Soft-deletes an OTP and forgets its sealed code. The row stays so that later checks
@@ -197,18 +175,17 @@ impl Store {
         .text(account_id.to_string())
         .int(now)
         .blob(Vec::new());
-        let event = Self::otp_event(id, now, "DELETED", None, None, None);
-        if !self.commit(Unit::chain(delete, vec![event])).await? {
+        if !self.commit(Unit::chain(delete, Vec::new())).await? {
             return Err(Error::NotFound(Resource::Otp));
         }
         self.get_otp(account_id, id).await
     }
 
-    /// Counts a resend of an ACTIVE, unexpired OTP under `limit`: the guard of a resend's
-    /// unit, which does not apply when the OTP cannot be resent.
-    pub fn count_resend(account_id: &str, id: &str, limit: i64, now: i64) -> Statement {
+    /// Counts a resend `via` a channel choice of an ACTIVE, unexpired OTP under `limit`:
+    /// the guard of a resend's unit, which does not apply when the OTP cannot be resent.
+    pub fn count_resend(account_id: &str, id: &str, via: Via, limit: i64, now: i64) -> Statement {
         Statement::new(
-            "update otps set resend_count = resend_count + 1, updated_at = $3
+            "update otps set resend_count = resend_count + 1, updated_at = $3, resent_via = $5
               where id = $1 and account_id = $2 and status = 'ACTIVE' and deleted_at is null
                 and expires_at > $3 and resend_count < $4",
         )
@@ -216,6 +193,7 @@ impl Store {
         .text(account_id.to_string())
         .int(now)
         .int(limit)
+        .text(via.as_str().to_string())
     }
 
     pub async fn list_otp_events(&self, otp_id: &str) -> Result<Vec<OtpEventRow>, Error> {

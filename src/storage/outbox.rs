@@ -2,16 +2,16 @@
 //! worker, and settled with an event per attempt.
 
 use super::{dialect, Filtered, Statement, Store};
-use crate::error::Error;
+use crate::{domain::Channel, error::Error};
 
 /// A message to send. `payload` is sealed with the server key: it holds a one-time code.
 #[derive(Debug, Clone)]
 pub struct NewDelivery {
     pub id: String,
     pub otp_id: Option<String>,
-    pub channel: String,
+    pub channel: Channel,
     /// Channel to try when `channel`'s provider refuses the message (AUTO: voice after SMS).
-    pub fallback_channel: Option<String>,
+    pub fallback_channel: Option<Channel>,
     pub recipient: String,
     pub payload: Vec<u8>,
 }
@@ -20,8 +20,8 @@ pub struct NewDelivery {
 pub struct DeliveryRow {
     pub id: String,
     pub otp_id: Option<String>,
-    pub channel: String,
-    pub fallback_channel: Option<String>,
+    pub channel: Channel,
+    pub fallback_channel: Option<Channel>,
     pub recipient: String,
     pub payload: Vec<u8>,
     /// Attempts so far, this claim included.
@@ -38,7 +38,7 @@ pub enum Settlement {
     },
     /// Switch to the fallback channel and send at once.
     Fallback {
-        channel: String,
+        channel: Channel,
     },
     /// Give up.
     Failed,
@@ -56,8 +56,8 @@ impl Store {
         )
         .text(d.id.clone())
         .text(d.otp_id.clone())
-        .text(d.channel.clone())
-        .text(d.fallback_channel.clone())
+        .text(d.channel.as_str().to_string())
+        .text(d.fallback_channel.map(|c| c.as_str().to_string()))
         .text(d.recipient.clone())
         .blob(d.payload.clone())
         .int(now)
@@ -96,7 +96,7 @@ impl Store {
             Settlement::Failed => ("failed", None, false, None, false),
             Settlement::Retry { at } => ("pending", None, false, Some(*at), true),
             Settlement::Fallback { channel } => {
-                ("pending", Some(channel.clone()), true, Some(now), true)
+                ("pending", Some(channel.as_str()), true, Some(now), true)
             }
         };
         Statement::new(
@@ -111,7 +111,7 @@ impl Store {
         )
         .text(id.to_string())
         .text(status.to_string())
-        .text(channel)
+        .text(channel.map(str::to_string))
         .int(super::flag(fallback_cleared))
         .int(next_attempt_at)
         .int(super::flag(payload_kept))

@@ -85,8 +85,8 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         sender: req.sender,
         caller: req.caller,
         reference_id: req.reference_id,
-        via: via_name(req.via).to_string(),
-        status: OtpStatus::Active.as_str().to_string(),
+        via: req.via,
+        status: OtpStatus::Active,
         attempt_count: 0,
         max_attempts: settings.attempts,
         resend_count: 0,
@@ -142,19 +142,9 @@ pub async fn resend(
         recipient: &otp.number,
         envelope: envelope(&settings, &otp, &code, channel, fallback),
     };
-    // Counting the resend, its event and the message are one unit.
-    let detail = format!("via {}", via_name(req.via));
-    let unit = Unit::chain(
-        Store::count_resend(account_id, id, limit, now),
-        vec![Store::otp_event(
-            id,
-            now,
-            "RESEND",
-            None,
-            None,
-            Some(&detail),
-        )],
-    );
+    // Counting the resend (which records its event) and the message are one unit.
+    let count = Store::count_resend(account_id, id, req.via, limit, now);
+    let unit = Unit::chain(count, Vec::new());
     if !s.outbox.commit(unit, Some(message)).await? {
         return Err(if otp.resend_count >= limit {
             Error::RateLimited {
@@ -176,7 +166,7 @@ pub async fn resend(
 /// conditional update, so of many concurrent correct checks exactly one succeeds.
 pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Result<OtpRow, Error> {
     let otp = s.store.get_otp(account_id, id).await?;
-    if otp.deleted_at.is_some() || otp.status != OtpStatus::Active.as_str() {
+    if otp.deleted_at.is_some() || otp.status != OtpStatus::Active {
         return Err(Error::Gone);
     }
     let now = now_ms();
@@ -195,12 +185,12 @@ pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Res
             Error::Gone
         });
     };
-    match updated.status.as_str() {
-        "VERIFIED" => {
+    match updated.status {
+        OtpStatus::Verified => {
             s.metrics.otp("verified");
             Ok(updated)
         }
-        "TOO_MANY_ATTEMPTS" => {
+        OtpStatus::TooManyAttempts => {
             s.metrics.otp("locked");
             Err(Error::TooManyAttempts)
         }
@@ -246,7 +236,7 @@ pub async fn events(s: &AppState, account_id: &str, id: &str) -> Result<Vec<OtpE
         kind: "CREATED".into(),
         channel: None,
         provider: None,
-        detail: Some(format!("via {}", otp.via)),
+        detail: Some(format!("via {}", otp.via.as_str())),
     };
     let mut events = vec![created];
     events.extend(s.store.list_otp_events(id).await?);
@@ -270,14 +260,6 @@ fn channels(via: Via, number: &PhoneNumber) -> (Channel, Option<Channel>) {
         Via::Voice => (Channel::Voice, None),
         Via::Auto if number.is_voice_only() => (Channel::Voice, None),
         Via::Auto => (Channel::Sms, Some(Channel::Voice)),
-    }
-}
-
-fn via_name(via: Via) -> &'static str {
-    match via {
-        Via::Sms => "SMS",
-        Via::Voice => "VOICE",
-        Via::Auto => "AUTO",
     }
 }
 

@@ -30,7 +30,7 @@ pub struct OtpResponse {
 impl OtpResponse {
     /// An ACTIVE OTP past its expiry reads as EXPIRED even before a check marks it so.
     pub fn from_row(row: &OtpRow, now: i64) -> Self {
-        let stored = OtpStatus::parse(&row.status).unwrap_or(OtpStatus::Expired);
+        let stored = row.status;
         let status = if stored == OtpStatus::Active && row.expires_at <= now {
             OtpStatus::Expired
         } else {

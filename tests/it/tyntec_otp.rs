@@ -178,6 +178,14 @@ async fn expiry_answers_403_then_410(b: Backend) {
         .post(&format!("/2fa/v1/otp/{id}/check?otpCode={code}"))
         .await;
     assert_eq!(status, 410);
+    // Expiry is recorded once, by the check that found it.
+    let (_, events) = app.get(&format!("/2fa/v1/otp/{id}/events")).await;
+    let expired = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "EXPIRED");
+    assert_eq!(expired.count(), 1, "{events}");
     let (_, after) = app.get(&format!("/2fa/v1/otp/{id}")).await;
     assert_eq!(after["attemptCount"], 0, "expired checks count no attempt");
 }
@@ -189,6 +197,15 @@ async fn delete_kills_the_code(b: Backend) {
     let (status, deleted) = app.delete(&format!("/2fa/v1/otp/{id}")).await;
     assert_eq!(status, 200);
     assert_eq!(deleted["otpId"], id);
+    let (_, events) = app.get(&format!("/2fa/v1/otp/{id}/events")).await;
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "DELETED"),
+        "{events}"
+    );
     let code = code_in(&text);
     let (status, _) = app
         .post(&format!("/2fa/v1/otp/{id}/check?otpCode={code}"))
@@ -215,11 +232,12 @@ async fn resend_sends_the_same_code_again(b: Backend) {
     })
     .await;
     let (_, events) = app.get(&format!("/2fa/v1/otp/{id}/events")).await;
-    assert!(events
+    let resend = events
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e["event"] == "RESEND"));
+        .find(|e| e["event"] == "RESEND");
+    assert_eq!(resend.unwrap()["detail"], "via SMS", "{events}");
     // The resent code still verifies.
     let code = code_in(&first);
     assert_eq!(

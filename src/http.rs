@@ -1,5 +1,29 @@
 //! HTTP plumbing every surface shares: path and query extractors whose rejections answer in
-//! the surface's own error shape (never axum's plain-text bodies).
+//! the surface's own error shape (never axum's plain-text bodies), and what every error answer
+//! carries besides its body.
+
+use axum::{
+    http::{header, HeaderValue},
+    response::Response,
+};
+
+use crate::error::Error;
+
+/// `response` for `error`, with `Retry-After` (whole seconds, at least 1) when it is a rate
+/// limit; internal errors are logged here, in the request's span, and never shown.
+pub fn finish_error(mut response: Response, error: &Error) -> Response {
+    match error {
+        Error::Internal(e) => tracing::error!(error = ?e, "internal error"),
+        Error::RateLimited { retry_after } => {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        _ => {}
+    }
+    response
+}
 
 /// Defines `Path<T>` for a surface whose error type is `$error` (which must convert from
 /// [`crate::error::Error`]).

@@ -184,7 +184,7 @@ use crate::{
     crypto::ServerKeys,
     domain::now_ms,
     error::Error,
-    storage::{DeliveryRow, Filtered, NewDelivery, Store, Unit},
+    storage::{DeliveryRow, Filtered, Store, Unit},
 };
 
 /// A message to put into the outbox.
@@ -237,24 +237,16 @@ impl Outbox {
         let id = uuid::Uuid::new_v4().to_string();
         let json =
             serde_json::to_string(&message.envelope).map_err(|e| Error::Internal(e.into()))?;
-        let delivery = NewDelivery {
+        let row = DeliveryRow {
             payload: self.keys.seal(&id, &json)?,
             id,
             otp_id: message.otp_id.map(str::to_string),
             channel: message.channel,
             fallback_channel: message.fallback,
             recipient: message.recipient.to_string(),
-        };
-        let row = DeliveryRow {
-            id: delivery.id.clone(),
-            otp_id: delivery.otp_id.clone(),
-            channel: delivery.channel,
-            fallback_channel: delivery.fallback_channel,
-            recipient: delivery.recipient.clone(),
-            payload: delivery.payload.clone(),
             attempts: 1,
         };
-        Ok((Store::insert_delivery(&delivery, now, now + LEASE_MS), row))
+        Ok((Store::insert_delivery(&row, now, now + LEASE_MS), row))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::{
     sessions::{self, AuthResult},
-    users::{self, identifier_taken, Identifier},
+    users::{self, identifier_taken, Entry, Identifier},
     App, Passage,
 };
 use crate::{
@@ -44,40 +44,19 @@ pub struct IssuedLink {
     pub ttl_minutes: i64,
 }
 
-/// `login/magic-link`: a link for an existing, active user, sent by email or SMS. Returns the
-/// link's id, which the asking device polls.
-pub async fn login(
+/// `login/magic-link` and `register/magic-link`: sends a link to the identifier of an
+/// existing, active user, or of a new one. Returns the link's id, which the asking device
+/// polls.
+pub async fn start(
     p: &Passage,
     app: &App,
     identifier: &str,
+    entry: Entry,
     target: &LinkTarget,
 ) -> Result<String, Error> {
-    let to = Identifier::parse(app, identifier)?;
-    let user = users::find_active(p, app, &to).await?;
-    send_login_link(p, app, &user, to, target).await
-}
-
-/// `register/magic-link`: signs the user up (as the app allows), then sends a link.
-pub async fn register(
-    p: &Passage,
-    app: &App,
-    identifier: &str,
-    target: &LinkTarget,
-) -> Result<String, Error> {
-    let to = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(p, app, &to, None).await?;
-    send_login_link(p, app, &user, to, target).await
-}
-
-async fn send_login_link(
-    p: &Passage,
-    app: &App,
-    user: &User,
-    to: Identifier,
-    target: &LinkTarget,
-) -> Result<String, Error> {
+    let (user, to) = users::entrant(p, app, identifier, entry).await?;
     let new = NewLink {
-        user,
+        user: &user,
         kind: LinkKind::Login,
         to,
         target,

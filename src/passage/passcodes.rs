@@ -3,7 +3,7 @@
 
 use super::{
     sessions::{self, AuthResult},
-    users::{self, Identifier},
+    users::{self, Entry, Identifier},
     App, Passage,
 };
 use crate::{
@@ -17,17 +17,15 @@ use crate::{
 const MAX_ATTEMPTS: i64 = 5;
 const CODE_LEN: usize = 6;
 
-/// `login/otp`: a code for an existing, active user. Returns the passcode id.
-pub async fn login(p: &Passage, app: &App, identifier: &str) -> Result<String, Error> {
-    let to = Identifier::parse(app, identifier)?;
-    let user = users::find_active(p, app, &to).await?;
-    send(p, app, &user.id, &to).await
-}
-
-/// `register/otp`: signs the user up (as the app allows), then sends a code.
-pub async fn register(p: &Passage, app: &App, identifier: &str) -> Result<String, Error> {
-    let to = Identifier::parse(app, identifier)?;
-    let user = users::sign_up(p, app, &to, None).await?;
+/// `login/otp` and `register/otp`: sends a code to the identifier of an existing, active
+/// user, or of a new one. Returns the passcode id.
+pub async fn start(
+    p: &Passage,
+    app: &App,
+    identifier: &str,
+    entry: Entry,
+) -> Result<String, Error> {
+    let (user, to) = users::entrant(p, app, identifier, entry).await?;
     send(p, app, &user.id, &to).await
 }
 

@@ -99,6 +99,35 @@ pub async fn find(p: &Passage, app: &App, identifier: &Identifier) -> Result<Opt
     p.store.find_user(&app.id, identifier.as_str()).await
 }
 
+/// The Auth API's identifier check: the user holding `identifier` (of a kind the app takes).
+pub async fn look_up(p: &Passage, app: &App, identifier: &str) -> Result<Option<User>, Error> {
+    find(p, app, &Identifier::parse(app, identifier)?).await
+}
+
+/// How a login flow meets its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// An existing user logs in.
+    Login,
+    /// A new user signs up (as the app allows) and logs in.
+    Register,
+}
+
+/// The user a passcode or magic-link flow is for, and the identifier that reaches them.
+pub async fn entrant(
+    p: &Passage,
+    app: &App,
+    identifier: &str,
+    entry: Entry,
+) -> Result<(User, Identifier), Error> {
+    let to = Identifier::parse(app, identifier)?;
+    let user = match entry {
+        Entry::Login => find_active(p, app, &to).await?,
+        Entry::Register => sign_up(p, app, &to, None).await?,
+    };
+    Ok((user, to))
+}
+
 /// The user holding `identifier`, who must be allowed to log in.
 pub async fn find_active(p: &Passage, app: &App, identifier: &Identifier) -> Result<User, Error> {
     let user = find(p, app, identifier)
@@ -149,6 +178,17 @@ pub async fn create(p: &Passage, app: &App, fields: UserFields) -> Result<User, 
         UserStatus::Active,
     )
     .await
+}
+
+/// The Auth API's create-user: public sign-up with an identifier of a kind the app takes.
+pub async fn register(
+    p: &Passage,
+    app: &App,
+    identifier: &str,
+    user_metadata: Option<Value>,
+) -> Result<User, Error> {
+    let identifier = Identifier::parse(app, identifier)?;
+    sign_up(p, app, &identifier, user_metadata).await
 }
 
 /// Public sign-up, when the app allows it. Users whose identifier must be verified first

@@ -14,7 +14,7 @@ use axum::{
 
 use crate::{
     error::Error,
-    passage::{apps, magic_links, passcodes, sessions, wire::*},
+    passage::{apps, magic_links, passcodes, sessions, users::Entry, wire::*},
     passage_http::{
         extract::{Body, PathApp, Query},
         PassageError,
@@ -82,7 +82,7 @@ async fn login_otp(
     PathApp(app): PathApp,
     Body(req): Body<IdentifierRequest>,
 ) -> Created<OtpResponse> {
-    let otp_id = passcodes::login(&s.passage, &app, &req.identifier).await?;
+    let otp_id = passcodes::start(&s.passage, &app, &req.identifier, Entry::Login).await?;
     created(OtpResponse { otp_id })
 }
 
@@ -92,7 +92,7 @@ async fn register_otp(
     PathApp(app): PathApp,
     Body(req): Body<IdentifierRequest>,
 ) -> Created<OtpResponse> {
-    let otp_id = passcodes::register(&s.passage, &app, &req.identifier).await?;
+    let otp_id = passcodes::start(&s.passage, &app, &req.identifier, Entry::Register).await?;
     created(OtpResponse { otp_id })
 }
 
@@ -135,7 +135,14 @@ async fn login_magic_link(
     PathApp(app): PathApp,
     Body(req): Body<IdentifierRequest>,
 ) -> Reply<MagicLinkResponse<MagicLinkId>> {
-    let id = magic_links::login(&s.passage, &app, &req.identifier, &req.target()).await?;
+    let id = magic_links::start(
+        &s.passage,
+        &app,
+        &req.identifier,
+        Entry::Login,
+        &req.target(),
+    )
+    .await?;
     Ok(Json(MagicLinkResponse {
         magic_link: MagicLinkId { id },
     }))
@@ -147,7 +154,14 @@ async fn register_magic_link(
     PathApp(app): PathApp,
     Body(req): Body<IdentifierRequest>,
 ) -> Created<MagicLinkResponse<MagicLinkId>> {
-    let id = magic_links::register(&s.passage, &app, &req.identifier, &req.target()).await?;
+    let id = magic_links::start(
+        &s.passage,
+        &app,
+        &req.identifier,
+        Entry::Register,
+        &req.target(),
+    )
+    .await?;
     created(MagicLinkResponse {
         magic_link: MagicLinkId { id },
     })

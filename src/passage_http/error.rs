@@ -4,7 +4,7 @@
 use std::any::Any;
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
@@ -72,18 +72,9 @@ fn not_found_code(resource: Resource) -> &'static str {
 
 impl IntoResponse for PassageError {
     fn into_response(self) -> Response {
-        if let Error::Internal(e) = &self.0 {
-            tracing::error!(error = ?e, "internal error");
-        }
         let (status, code, message) = classify(&self.0);
-        let mut response = (status, Json(json!({"code": code, "error": message}))).into_response();
-        if let Error::RateLimited { retry_after } = self.0 {
-            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        response
+        let response = (status, Json(json!({"code": code, "error": message}))).into_response();
+        crate::http::finish_error(response, &self.0)
     }
 }
 
@@ -145,7 +136,10 @@ mod tests {
             let limited = matches!(e, Error::RateLimited { .. });
             let response = PassageError(e).into_response();
             assert_eq!(response.status().as_u16(), status, "{what}");
-            let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
+            let retry_after = response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .cloned();
             assert_eq!(retry_after.is_some(), limited, "{what}");
             if limited {
                 assert_eq!(retry_after.unwrap(), "2");

@@ -20,7 +20,6 @@ use crate::{
         apps::{self, AppChanges},
         devices, magic_links, sessions, users,
         wire::*,
-        Identifier,
     },
     passage_http::{
         extract::{Body, Path, PathApp, Query},
@@ -102,6 +101,9 @@ enum Shared<M, A> {
     Auth(A),
 }
 
+/// A user in the shape of the API that asked: the Manage API's or the Auth API's.
+type EitherUser = Shared<ManagedUser, UserObject>;
+
 /// POST /v1/apps/{app_id}/users → 201. With the app key: Manage create-user (`email`,
 /// `phone`); without: Auth create-user (`identifier`, public sign-up).
 async fn post_users(
@@ -109,23 +111,16 @@ async fn post_users(
     MaybeAppKey(key): MaybeAppKey,
     PathApp(app): PathApp,
     Body(body): Body<serde_json::Value>,
-) -> Result<
-    (
-        StatusCode,
-        Json<UserResponse<Shared<ManagedUser, UserObject>>>,
-    ),
-    PassageError,
-> {
+) -> Result<(StatusCode, Json<UserResponse<EitherUser>>), PassageError> {
     let user = match key {
         Some(_) => {
             let req: UserRequest = from_json(body)?;
-            let user = users::create(&s.passage, &app, req.into()).await?;
-            Shared::Manage((&user).into())
+            Shared::Manage((&users::create(&s.passage, &app, req.into()).await?).into())
         }
         None => {
             let req: SignUpRequest = from_json(body)?;
-            let identifier = Identifier::parse(&app, &req.identifier)?;
-            let user = users::sign_up(&s.passage, &app, &identifier, req.user_metadata).await?;
+            let metadata = req.user_metadata;
+            let user = users::register(&s.passage, &app, &req.identifier, metadata).await?;
             Shared::Auth((&user).into())
         }
     };
@@ -168,8 +163,7 @@ async fn get_users(
             let identifier = q
                 .identifier
                 .ok_or_else(|| Error::invalid("identifier", "is required"))?;
-            let identifier = Identifier::parse(&app, &identifier)?;
-            let user = users::find(&s.passage, &app, &identifier).await?;
+            let user = users::look_up(&s.passage, &app, &identifier).await?;
             let user = user.as_ref().map(UserObject::from);
             Shared::Auth(MaybeUserResponse { user })
         }

@@ -25,7 +25,7 @@ pub use dialect::Backend;
 pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
-pub use outbox::{DeliveryRow, NewDelivery, Settlement};
+pub use outbox::{DeliveryRow, Settlement};
 pub use sessions::{PasscodeRow, RefreshTokenRow, WithUserStatus};
 use unit::GroupWriter;
 pub use unit::{Filtered, Statement, Unit};

@@ -5,22 +5,12 @@ use super::{dialect, Filtered, Statement, Store};
 use crate::{domain::Channel, error::Error};
 
 /// A message to send. `payload` is sealed with the server key: it holds a one-time code.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    pub id: String,
-    pub otp_id: Option<String>,
-    pub channel: Channel,
-    /// Channel to try when `channel`'s provider refuses the message (AUTO: voice after SMS).
-    pub fallback_channel: Option<Channel>,
-    pub recipient: String,
-    pub payload: Vec<u8>,
-}
-
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: String,
     pub otp_id: Option<String>,
     pub channel: Channel,
+    /// Channel to try when `channel`'s provider refuses the message (AUTO: voice after SMS).
     pub fallback_channel: Option<Channel>,
     pub recipient: String,
     pub payload: Vec<u8>,
@@ -47,7 +37,7 @@ pub enum Settlement {
 impl Store {
     /// A new message, claimed until `locked_until` by the node that wrote it (its first
     /// attempt is counted).
-    pub fn insert_delivery(d: &NewDelivery, now: i64, locked_until: i64) -> Filtered {
+    pub fn insert_delivery(d: &DeliveryRow, now: i64, locked_until: i64) -> Filtered {
         Statement::filtered(
             "insert into deliveries (id, otp_id, channel, fallback_channel, recipient, payload,
                status, next_attempt_at, created_at, updated_at, locked_until, attempts)

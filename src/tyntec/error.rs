@@ -4,7 +4,7 @@
 use std::any::Any;
 
 use axum::{
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
@@ -98,18 +98,8 @@ pub fn body(status: StatusCode, code: &str, message: &str) -> Response {
 
 impl IntoResponse for TyntecError {
     fn into_response(self) -> Response {
-        if let Error::Internal(e) = &self.0 {
-            tracing::error!(error = ?e, "internal error");
-        }
         let (status, code, message) = classify(&self.0);
-        let mut response = body(status, code, &message);
-        if let Error::RateLimited { retry_after } = self.0 {
-            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-        }
-        response
+        crate::http::finish_error(body(status, code, &message), &self.0)
     }
 }
 
@@ -184,6 +174,6 @@ mod tests {
         })
         .into_response();
         assert_eq!(r.status(), 429);
-        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "2");
     }
 }

@@ -1,6 +1,8 @@
 //! Passage apps: settings, creation with an API key and a signing key, key rotation, and the
 //! published keys.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 pub use super::settings::{AppChanges, AppSettings, UserMetadataField};
@@ -102,6 +104,17 @@ fn app_name(name: &str) -> Result<String, Error> {
         return Err(Error::invalid("name", "must be 1 to 200 characters"));
     }
     Ok(name.to_string())
+}
+
+/// The app `app_id` when `api_key` is its API key (compared in constant time).
+pub async fn by_key(p: &Passage, app_id: &str, api_key: &str) -> Result<Option<Arc<App>>, Error> {
+    let presented = crypto::sha256(api_key);
+    match p.store.app_key_hash(app_id).await? {
+        Some(stored) if crypto::constant_time_eq(&presented, &stored) => {
+            Ok(Some(p.app(app_id).await?))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The App object, with the current signing key's public half.

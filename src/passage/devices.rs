@@ -22,8 +22,7 @@ pub fn of(_user: &User) -> Vec<Device> {
 }
 
 /// Revokes the device `device_id` of the user `user_id`.
-pub async fn delete(p: &Passage, app: &App, user_id: &str, device_id: &str) -> Result<(), Error> {
+pub async fn delete(p: &Passage, app: &App, user_id: &str, _device_id: &str) -> Result<(), Error> {
     users::get(p, app, user_id).await?;
-    tracing::debug!(device_id, "no such device");
     Err(Error::NotFound(Resource::Device))
 }

@@ -29,7 +29,7 @@ const APP_TTL: Duration = Duration::from_secs(2);
 /// What the Passage services work with. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Passage {
-    pub store: Store,
+    store: Store,
     keys: ServerKeys,
     outbox: Outbox,
     limits: Limits,

@@ -8,9 +8,8 @@ use axum::{
 };
 
 use crate::{
-    crypto,
     error::Error,
-    passage::App,
+    passage::{apps, App},
     passage_http::{
         extract::{app_id_param, bearer, looks_like_jwt},
         PassageError,
@@ -54,15 +53,15 @@ impl FromRequestParts<AppState> for MaybeAppKey {
 
 async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Error> {
     let app_id = app_id_param(parts, s).await?;
-    let Some(presented) = bearer(&parts.headers).map(crypto::sha256) else {
+    let Some(presented) = bearer(&parts.headers) else {
         return Ok(None);
     };
-    match s.store.app_key_hash(&app_id).await? {
-        Some(stored) if crypto::constant_time_eq(&presented, &stored) => {
+    match apps::by_key(&s.passage, &app_id, presented).await? {
+        Some(app) => {
             s.limits.request(&format!("app:{app_id}")).await?;
-            Ok(Some(AppKey(s.passage.app(&app_id).await?)))
+            Ok(Some(AppKey(app)))
         }
-        _ => {
+        None => {
             // Wrong keys count against the client's address: guessing is throttled.
             if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
                 let bucket = format!("passage:{app_id}:{}", addr.ip());

@@ -209,31 +209,43 @@ impl Store {
 }
 
 impl Unit {
-    /// Whether two steps write the same table other than by inserting. One PostgreSQL
-    /// statement runs its parts on one snapshot: a step would not see the row an earlier step
-    /// changed (and a second change of one row is dropped), so such units run step by step.
+    /// Whether a step changes rows of a table an earlier step wrote (or inserts where one
+    /// deleted). One PostgreSQL statement runs its parts on one snapshot: such a step would not
+    /// see the earlier change (and a second change of one row is dropped), so these units run
+    /// step by step. Inserting beside an earlier change needs no such care. Subqueries see
+    /// the database as the unit found it.
     fn steps_share_a_table(&self) -> bool {
-        let targets: Vec<(&str, bool)> = self
+        let writes: Vec<(&str, Write)> = self
             .statements
             .iter()
             .filter_map(|s| target(s.sql))
             .collect();
-        targets.iter().enumerate().any(|(i, (table, insert))| {
-            targets[i + 1..]
-                .iter()
-                .any(|(other, other_insert)| other == table && !(*insert && *other_insert))
+        writes.iter().enumerate().any(|(i, (table, earlier))| {
+            writes[i + 1..].iter().any(|(other, later)| {
+                other == table && (*later != Write::Insert || *earlier == Write::Delete)
+            })
         })
     }
 }
 
-/// The table a statement writes and whether it inserts.
-fn target(sql: &str) -> Option<(&str, bool)> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// The table a statement writes, and how.
+fn target(sql: &str) -> Option<(&str, Write)> {
     let mut words = sql.split_whitespace();
-    match words.next()? {
-        "insert" | "delete" => Some((words.nth(1)?, sql.trim_start().starts_with("insert"))),
-        "update" => Some((words.next()?, false)),
-        _ => None,
-    }
+    let (write, table) = match words.next()? {
+        "insert" => (Write::Insert, words.nth(1)?),
+        "delete" => (Write::Delete, words.nth(1)?),
+        "update" => (Write::Update, words.next()?),
+        _ => return None,
+    };
+    let table = table.split('(').next().unwrap_or(table);
+    Some((table, write))
 }
 
 /// A unit as a transaction of its statements, each seeing the changes of the ones before;
@@ -439,10 +451,18 @@ mod tests {
         let update = || Statement::new("update a set x = 1 where id = $1");
         let insert = || Statement::new("insert into a values ($1)");
         let other = Statement::new("update b set x = 1 where id = $1");
+        let delete = || Statement::new("delete from a where id = $1");
         assert!(Unit::all(vec![update(), update()]).steps_share_a_table());
         assert!(Unit::all(vec![insert(), update()]).steps_share_a_table());
+        assert!(Unit::all(vec![delete(), insert()]).steps_share_a_table());
+        // A rotation: the old row changes, a new row is inserted beside it.
+        assert!(!Unit::all(vec![update(), insert()]).steps_share_a_table());
         assert!(!Unit::all(vec![insert(), insert(), other]).steps_share_a_table());
-        assert_eq!(target("delete from a where x"), Some(("a", false)));
+        assert_eq!(target("delete from a where x"), Some(("a", Write::Delete)));
+        assert_eq!(
+            target(" insert into b(x) values (1)"),
+            Some(("b", Write::Insert))
+        );
     }
 
     #[test]

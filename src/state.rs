@@ -1,16 +1,29 @@
 //! What request handlers and background tasks share. Imports no surface: the surfaces import
 //! it.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use crate::{
     config::Config, crypto::ServerKeys, delivery::Outbox, key_cache::KeyCache, metrics::Metrics,
     passage::Passage, storage::Store, throttle::Limits,
 };
 
-/// Everything a request handler needs. Cheap to clone.
+/// Everything a request handler needs. Cheap to clone (the router clones it for every
+/// request): one reference to the shared [`Shared`].
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the state holds.
+#[derive(Debug)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub keys: ServerKeys,
@@ -34,7 +47,7 @@ impl AppState {
             outbox.clone(),
             limits.clone(),
         );
-        AppState {
+        AppState(Arc::new(Shared {
             config: Arc::new(config),
             store,
             keys,
@@ -43,6 +56,6 @@ impl AppState {
             limits,
             api_keys: Arc::default(),
             passage,
-        }
+        }))
     }
 }

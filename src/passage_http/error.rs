@@ -154,4 +154,17 @@ mod tests {
             assert!(!body.to_string().contains("password"), "{body}");
         }
     }
+
+    /// A handler's panic answers a Passage-shaped 500 (the router's panic layer calls this).
+    #[tokio::test]
+    async fn panics_answer_in_passage_shape() {
+        let response = panic_response(Box::new("boom"));
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "internal_server_error");
+        assert_eq!(body["error"], "internal error");
+    }
 }

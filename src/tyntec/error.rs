@@ -176,4 +176,19 @@ mod tests {
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "2");
     }
+
+    /// A handler's panic answers a tyntec-shaped 500 (the router's panic layer calls this).
+    #[tokio::test]
+    async fn panics_answer_in_tyntec_shape() {
+        let response = panic_response(Box::new("boom"));
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            (body["status"].as_u64(), body["code"].as_str()),
+            (Some(500), Some("internal"))
+        );
+    }
 }

@@ -428,7 +428,9 @@ impl TestApp {
     /// The Passage core over this server's database, as the CLI uses it.
     pub fn passage(&self) -> Passage {
         let keys = ServerKeys::from_secret(self.config.secret.as_ref().unwrap().expose());
-        AppState::new(self.config.clone(), self.store.clone(), keys).passage
+        AppState::new(self.config.clone(), self.store.clone(), keys)
+            .passage
+            .clone()
     }
 
     pub fn url(&self, path: &str) -> String {

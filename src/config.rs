@@ -70,8 +70,11 @@ pub struct Config {
     pub email_from: String,
     pub delivery_timeout_seconds: u64,
     pub delivery_max_attempts: u32,
-    /// Messages per recipient per hour (0 = off): a guard against SMS pumping and mail bombing.
+    /// Messages per recipient per hour from one tenant (a tyntec account, a Passage app);
+    /// 0 = off: a guard against SMS pumping and mail bombing.
     pub delivery_limit_per_recipient: u32,
+    /// Messages per recipient per hour from all tenants together (0 = off).
+    pub delivery_limit_per_recipient_global: u32,
     /// Comma-separated ISO 3166-1 alpha-2 codes: when set, only numbers of these countries
     /// receive SMS or calls.
     pub country_allow: String,
@@ -112,6 +115,7 @@ impl Default for Config {
             delivery_timeout_seconds: 10,
             delivery_max_attempts: 5,
             delivery_limit_per_recipient: 10,
+            delivery_limit_per_recipient_global: 30,
             country_allow: String::new(),
             country_deny: String::new(),
             rate_limit_calls: 100,

@@ -19,17 +19,23 @@ pub struct Limits {
     store: Store,
     /// Requests per period (`rate_limit_calls`, `rate_limit_period_seconds`).
     requests: (u32, u64),
-    /// Messages per recipient an hour (`delivery_limit_per_recipient`).
-    per_recipient: u32,
+    /// Messages per recipient an hour from one tenant, and from all of them
+    /// (`delivery_limit_per_recipient`, `delivery_limit_per_recipient_global`).
+    per_recipient: (u32, u32),
+    config: Arc<Config>,
 }
 
 impl Limits {
     pub fn new(config: &Config, store: Store) -> Self {
         Limits {
+            config: Arc::new(config.clone()),
             throttle: Arc::default(),
             store,
             requests: (config.rate_limit_calls, config.rate_limit_period_seconds),
-            per_recipient: config.delivery_limit_per_recipient,
+            per_recipient: (
+                config.delivery_limit_per_recipient,
+                config.delivery_limit_per_recipient_global,
+            ),
         }
     }
 
@@ -39,12 +45,29 @@ impl Limits {
         self.throttle.hit(&self.store, bucket, limit, period).await
     }
 
-    /// The per-recipient message limit: a guard against SMS pumping and mail bombing.
-    pub async fn recipient(&self, recipient: &str) -> Result<(), Error> {
-        let bucket = format!("recipient:{recipient}");
+    /// The country policy (`country_allow`, `country_deny`) for a number of `region`: SMS
+    /// and calls reach only the countries it allows, on every path that sends them.
+    pub fn country(&self, region: Option<&str>) -> Result<(), Error> {
+        if self.config.country_allowed(region) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "numbers of this country cannot receive codes here".into(),
+            ))
+        }
+    }
+
+    /// The per-recipient message limits, a guard against SMS pumping and mail bombing: one per
+    /// tenant (a tyntec account, a Passage app), so that one tenant's sends cannot lock a
+    /// person out of another's, and a higher one across tenants.
+    pub async fn recipient(&self, tenant: &str, recipient: &str) -> Result<(), Error> {
+        let (per_tenant, global) = self.per_recipient;
+        let bucket = format!("recipient:{tenant}:{recipient}");
         self.throttle
-            .hit(&self.store, &bucket, self.per_recipient, 3600)
-            .await
+            .hit(&self.store, &bucket, per_tenant, 3600)
+            .await?;
+        let bucket = format!("recipient:{recipient}");
+        self.throttle.hit(&self.store, &bucket, global, 3600).await
     }
 }
 

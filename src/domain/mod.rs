@@ -2,11 +2,13 @@
 
 mod email;
 mod otp;
+mod path;
 mod phone;
 mod user;
 
 pub use email::Email;
 pub use otp::{OtpCode, OtpStatus, PinLength, Via, MAX_CODE_LEN, MIN_CODE_LEN};
+pub use path::{LocalPath, TOKEN_PARAM};
 pub use phone::PhoneNumber;
 pub use user::{Channel, LinkKind, UserStatus};
 

@@ -30,7 +30,7 @@ pub async fn start(
 }
 
 async fn send(p: &Passage, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
-    p.limits.recipient(to.as_str()).await?;
+    to.may_receive(p, app).await?;
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
     let code = crypto::random_code(CODE_LEN, false);

@@ -3,7 +3,7 @@
 use serde::{de::IgnoredAny, Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::{domain::LocalPath, error::Error};
 
 /// An app's settings, stored as JSON. New fields take their defaults on old rows.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,14 +99,13 @@ impl AppSettings {
                 return Err(Error::invalid(field, "must be email, phone or both"));
             }
         }
-        for (field, value) in [
-            ("redirect_url", &self.redirect_url),
-            ("login_url", &self.login_url),
-        ] {
-            if !value.starts_with('/') || value.starts_with("//") {
-                return Err(Error::invalid(field, "must be a path starting with `/`"));
-            }
-        }
+        self.redirect_url = LocalPath::parse("redirect_url", &self.redirect_url)?
+            .as_str()
+            .to_string();
+        // Magic links open the login URL with their token appended.
+        self.login_url = LocalPath::for_link("login_url", &self.login_url)?
+            .as_str()
+            .to_string();
         for (field, seconds) in [
             ("session_timeout_length", self.session_timeout_length),
             ("refresh_absolute_lifetime", self.refresh_absolute_lifetime),

@@ -60,6 +60,21 @@ impl Identifier {
         }
     }
 
+    /// Whether a message may go to this identifier now: the country policy for numbers, and
+    /// the per-recipient limits of `app` and of all tenants.
+    pub async fn may_receive(&self, p: &Passage, app: &App) -> Result<(), Error> {
+        self.reachable(p)?;
+        p.limits.recipient(&app.id, self.as_str()).await
+    }
+
+    /// The country policy: SMS and calls reach only the countries it allows.
+    fn reachable(&self, p: &Passage) -> Result<(), Error> {
+        match self {
+            Identifier::Phone(number) => p.limits.country(number.region()),
+            Identifier::Email(_) => Ok(()),
+        }
+    }
+
     /// A message to this identifier. The subject is used by email only.
     pub fn message(&self, subject: String, text: String, language: &str) -> Outgoing<'_> {
         let channel = self.channel();
@@ -121,6 +136,8 @@ pub async fn entrant(
     entry: Entry,
 ) -> Result<(User, Identifier), Error> {
     let to = Identifier::parse(app, identifier)?;
+    // Nobody signs up with a number no code can reach.
+    to.reachable(p)?;
     let user = match entry {
         Entry::Login => find_active(p, app, &to).await?,
         Entry::Register => sign_up(p, app, &to, None).await?,

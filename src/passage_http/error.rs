@@ -61,6 +61,7 @@ fn not_found_code(resource: Resource) -> &'static str {
         Resource::User => "user_not_found",
         Resource::MagicLink => "magic_link_not_found",
         Resource::Device => "device_not_found",
+        // No Passage route looks up a tyntec resource: of these only `Route` is reached.
         Resource::Route
         | Resource::Account
         | Resource::ApiKey

@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for PathApp {
 }
 
 /// The path's `{app_id}`, as given.
-pub async fn app_id_param(parts: &mut Parts, s: &AppState) -> Result<String, Error> {
+async fn app_id_param(parts: &mut Parts, s: &AppState) -> Result<String, Error> {
     let params = RawPathParams::from_request_parts(parts, s)
         .await
         .map_err(|e| Error::invalid("path", e.body_text()))?;

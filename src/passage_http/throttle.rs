@@ -1,8 +1,8 @@
-//! The request throttle of the Passage surfaces for callers without an app key: per app and
-//! client address (end users' browsers, and anyone guessing). Requests with the app key are
-//! throttled per key by the Manage API's extractor.
+//! The request throttle of the Passage surfaces for callers without a valid app key: per app
+//! and client address (end users' browsers, and anyone guessing, whatever credential they
+//! send). Requests with the app key are throttled per key by the Manage API's extractor.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -15,22 +15,36 @@ use super::{
     error::PassageError,
     extract::{bearer, looks_like_jwt},
 };
-use crate::state::AppState;
+use crate::{
+    passage::{apps, App},
+    state::AppState,
+};
 
-pub async fn per_client(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(app_id) = app_id(req.uri().path()) else {
+pub async fn per_client(State(s): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(app_id) = app_id(req.uri().path()).map(str::to_string) else {
         return next.run(req).await;
     };
-    // An end user's token is a JWT; anything else is an app key for the Manage API.
-    let app_key = bearer(req.headers()).is_some_and(|c| !looks_like_jwt(c));
+    // A Bearer credential that is not an end user's token (a JWT) must be the app's key to
+    // escape the client's budget: the key's own budget applies then (in `AppKey`).
+    let key = bearer(req.headers()).filter(|c| !looks_like_jwt(c));
+    if let Some(key) = key {
+        if let Ok(Some(app)) = apps::by_key(&s.passage, &app_id, key).await {
+            req.extensions_mut().insert(VerifiedAppKey(app));
+            return next.run(req).await;
+        }
+    }
     let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    if let (false, Some(ip)) = (app_key, client) {
+    if let Some(ip) = client {
         if let Err(e) = s.limits.request(&format!("passage:{app_id}:{ip}")).await {
             return PassageError::from(e).into_response();
         }
     }
     next.run(req).await
 }
+
+/// The app whose API key the request carries, checked before routing.
+#[derive(Debug, Clone)]
+pub struct VerifiedAppKey(pub Arc<App>);

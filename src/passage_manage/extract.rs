@@ -1,17 +1,15 @@
 //! The Manage API's credential: the app API key (`Authorization: Bearer`).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
-};
+use axum::{extract::FromRequestParts, http::request::Parts};
 
 use crate::{
     error::Error,
-    passage::{apps, App},
+    passage::App,
     passage_http::{
-        extract::{app_id_param, bearer, looks_like_jwt},
+        extract::{bearer, looks_like_jwt},
+        throttle::VerifiedAppKey,
         PassageError,
     },
     state::AppState,
@@ -51,23 +49,13 @@ impl FromRequestParts<AppState> for MaybeAppKey {
     }
 }
 
+/// The app key the per-client throttle verified before routing (it also spent the client's
+/// budget when the key was wrong); the key's own budget is spent here.
 async fn app_key(parts: &mut Parts, s: &AppState) -> Result<Option<AppKey>, Error> {
-    let app_id = app_id_param(parts, s).await?;
-    let Some(presented) = bearer(&parts.headers) else {
+    let Some(VerifiedAppKey(app)) = parts.extensions.get::<VerifiedAppKey>().cloned() else {
         return Ok(None);
     };
-    match apps::by_key(&s.passage, &app_id, presented).await? {
-        Some(app) => {
-            s.limits.request(&format!("app:{app_id}")).await?;
-            Ok(Some(AppKey(app)))
-        }
-        None => {
-            // Wrong keys count against the client's address: guessing is throttled.
-            if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                let bucket = format!("passage:{app_id}:{}", addr.ip());
-                s.limits.request(&bucket).await?;
-            }
-            Ok(None)
-        }
-    }
+    // The key is the app's in the path: the throttle looked it up by that path.
+    s.limits.request(&format!("app:{}", app.id)).await?;
+    Ok(Some(AppKey(app)))
 }

@@ -59,12 +59,8 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
             OtpCode::parse("otpCode", &crypto::random_code(len, settings.alphanumeric))?
         }
     };
-    if !s.config.country_allowed(req.number.region()) {
-        return Err(Error::Forbidden(
-            "numbers of this country cannot receive codes here".into(),
-        ));
-    }
-    s.limits.recipient(req.number.as_str()).await?;
+    s.limits.country(req.number.region())?;
+    s.limits.recipient(account_id, req.number.as_str()).await?;
 
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
@@ -117,7 +113,7 @@ pub async fn resend(
 ) -> Result<OtpRow, Error> {
     let current = live(s, account_id, id).await?;
     let number = PhoneNumber::parse(&current.number, None)?;
-    s.limits.recipient(&current.number).await?;
+    s.limits.recipient(account_id, &current.number).await?;
     // The application may have been deleted since: its OTPs still resend with defaults.
     let settings = match s
         .store

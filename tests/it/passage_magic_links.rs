@@ -238,7 +238,16 @@ async fn links_stay_on_the_app_origin(b: Backend) {
     let app = TestApp::spawn(b).await;
     let p = create_app(&app, |_| {}).await;
     manage_user(&app, &p, json!({"email": "di@example.com"})).await;
-    for path in ["https://evil.example/", "//evil.example/x", "login"] {
+    let injections = ["/?psg_magic_link=ATTACKER&x=", "/login#x", "/login?next=/a"];
+    for path in [
+        "https://evil.example/",
+        "//evil.example/x",
+        "login",
+        "/\\evil.example",
+    ]
+    .into_iter()
+    .chain(injections)
+    {
         let (code, err) = login_link(
             &app,
             &p.app_id,
@@ -260,6 +269,22 @@ async fn links_stay_on_the_app_origin(b: Backend) {
         .await;
     assert_eq!(code, 405, "{err}");
     assert_eq!(app.receiver.pending(), 0);
+    // The app's own URLs follow the same rules.
+    for (field, url) in [
+        ("redirect_url", "/\\evil.example"),
+        ("login_url", "/\\evil.example"),
+    ]
+    .into_iter()
+    .chain([("login_url", "/?psg_magic_link=x")])
+    {
+        let body = json!({ field: url });
+        let (code, err) = call(&app, Method::PATCH, &p.app_id, "", Some(&p.key), Some(body)).await;
+        assert_eq!(
+            (code.as_u16(), err["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{url}"
+        );
+    }
 }
 
 async fn embeddable_links_from_the_manage_api(b: Backend) {

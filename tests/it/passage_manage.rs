@@ -522,4 +522,18 @@ async fn requests_are_throttled_per_client_and_per_key(b: Backend) {
     };
     let refused = wrong.call_full(&app, Method::GET, "/users").await;
     assert_passage_rate_limited(&refused, window);
+    // Any other Bearer value spends the client's budget too, on every route.
+    for path in ["", "/register/otp"] {
+        let url = app.url(&format!("/v1/apps/{}{path}", p.app_id));
+        let method = if path.is_empty() {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        let body = serde_json::json!({"identifier": "x@example.com"});
+        let refused = app
+            .send_full(app.http.request(method, url).bearer_auth("x").json(&body))
+            .await;
+        assert_passage_rate_limited(&refused, window);
+    }
 }

@@ -3,10 +3,13 @@
 use std::sync::atomic::Ordering;
 
 use futures::future::join_all;
+use reqwest::Method;
+use serde_json::json;
 
 use crate::{
     both_backends,
     harness::{assert_tyntec_rate_limited, Backend, TestApp},
+    passage::{call, create_app},
     tyntec_otp::wait_for_events,
 };
 
@@ -112,7 +115,11 @@ async fn retried(app: &TestApp) -> bool {
 }
 
 async fn per_recipient_limit_stops_pumping(b: Backend) {
-    let app = TestApp::spawn_with(b, |c| c.delivery_limit_per_recipient = 2).await;
+    let app = TestApp::spawn_with(b, |c| {
+        c.delivery_limit_per_recipient = 2;
+        c.delivery_limit_per_recipient_global = 3;
+    })
+    .await;
     for _ in 0..2 {
         assert_eq!(app.post("/2fa/v1/otp?number=%2B4915123456789").await.0, 200);
     }
@@ -159,5 +166,60 @@ async fn country_lists_guard_destinations(b: Backend) {
         list.as_array().unwrap().len(),
         1,
         "the refused OTP was not stored"
+    );
+    // Every Passage path that sends to a number follows the same policy: passcode and
+    // magic-link sign-up (no user is left behind), logins, and a change of phone.
+    let p = create_app(&app, |_| {}).await;
+    let denied = json!({"identifier": "+33612345678"});
+    for path in [
+        "/register/otp",
+        "/register/magic-link",
+        "/login/otp",
+        "/login/magic-link",
+    ] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &p.app_id,
+            path,
+            None,
+            Some(denied.clone()),
+        )
+        .await;
+        assert_eq!(
+            (status.as_u16(), body["code"].as_str()),
+            (403, Some("operation_not_allowed")),
+            "{path}: {body}"
+        );
+    }
+    let (status, users) = call(&app, Method::GET, &p.app_id, "/users", Some(&p.key), None).await;
+    assert_eq!(
+        (status.as_u16(), users["total_users"].as_i64()),
+        (200, Some(0)),
+        "{users}"
+    );
+    let user = crate::passage::sign_in(&app, &p, "fr@example.com").await;
+    let token = user["auth_token"].as_str().unwrap();
+    let change = json!({"new_phone": "+33612345678"});
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &p.app_id,
+        "/currentuser/phone",
+        Some(token),
+        Some(change),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), body["code"].as_str()),
+        (403, Some("operation_not_allowed")),
+        "{body}"
+    );
+    app.receiver.next_for("+4915123456789").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.receiver.pending(),
+        0,
+        "nothing went to the denied country"
     );
 }

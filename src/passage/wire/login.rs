@@ -64,11 +64,6 @@ pub struct MagicLinkStatusRequest {
     pub id: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct MetadataRequest {
-    pub user_metadata: Value,
-}
-
 /// `PATCH currentuser/email` and `currentuser/phone`.
 #[derive(Debug, Deserialize)]
 pub struct ChangeIdentifierRequest {

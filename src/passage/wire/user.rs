@@ -90,6 +90,12 @@ pub struct MaybeUserResponse {
     pub user: Option<UserObject>,
 }
 
+/// `PATCH currentuser/user-metadata`.
+#[derive(Debug, Deserialize)]
+pub struct MetadataRequest {
+    pub user_metadata: Value,
+}
+
 /// `{"user_metadata": ...}`.
 #[derive(Debug, Serialize)]
 pub struct MetadataResponse {

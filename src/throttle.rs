@@ -136,6 +136,11 @@ impl Throttle {
             let now = now_ms();
             // A lease from a window that started over an hour ago is spent.
             leases.retain(|_, l| l.window_start > now - 3_600_000);
+            // Still full (many clients within the hour): forget the leases. Their unspent hits
+            // are lost, so limits only get stricter, and memory stays bounded.
+            if leases.len() >= MAX_BUCKETS {
+                leases.clear();
+            }
         }
         let lease = leases.entry(bucket.to_string()).or_insert(Lease {
             window_start,
@@ -148,5 +153,26 @@ impl Throttle {
             };
         }
         lease.remaining += remaining;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_stay_bounded_however_many_clients_come_within_the_hour() {
+        let throttle = Throttle::default();
+        let window = now_ms();
+        for i in 0..3 * MAX_BUCKETS {
+            throttle.add_lease(&format!("client-{i}"), window, 1);
+        }
+        let held = throttle
+            .leases
+            .lock()
+            .map(|l| l.len())
+            .unwrap_or(usize::MAX);
+        assert!(held <= MAX_BUCKETS, "{held}");
+        assert!(throttle.take_local(&format!("client-{}", 3 * MAX_BUCKETS - 1), window));
     }
 }

@@ -142,7 +142,11 @@ impl VerifyingKey {
         let (signed, signature) = token.rsplit_once('.')?;
         let (header, claims) = signed.split_once('.')?;
         let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
-        if header["alg"] != "RS256" || header["kid"] != self.kid.as_str() {
+        // A `crit` header names extensions the verifier must understand: this one knows none.
+        if header["alg"] != "RS256"
+            || header["kid"] != self.kid.as_str()
+            || !header["crit"].is_null()
+        {
             return None;
         }
         let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
@@ -220,5 +224,32 @@ mod tests {
             .public_pem()
             .unwrap()
             .starts_with("-----BEGIN PUBLIC KEY-----\nMIIBIjAN"));
+    }
+
+    #[test]
+    fn tokens_with_critical_extensions_are_refused() {
+        let (key, _) = SigningKey::generate().unwrap();
+        let header =
+            json!({"alg": "RS256", "typ": "JWT", "kid": key.kid(), "crit": ["exp2"], "exp2": 1});
+        let signed = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(json!({"sub": "u1"}).to_string())
+        );
+        let mut signature = vec![0u8; key.pair.public_modulus_len()];
+        key.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signed.as_bytes(),
+                &mut signature,
+            )
+            .unwrap();
+        let token = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature));
+        let verifying = VerifyingKey::from_jwk(&key.jwk()).unwrap();
+        assert!(verifying.verify_jwt(&token).is_none());
+        // The same token without `crit` verifies: only the header made the difference.
+        let plain = key.sign_jwt(&json!({"sub": "u1"})).unwrap();
+        assert!(verifying.verify_jwt(&plain).is_some());
     }
 }

@@ -7,7 +7,8 @@ mod extract;
 
 use axum::{
     extract::State,
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
     routing::{get, patch, post},
     Json, Router,
 };
@@ -57,6 +58,26 @@ fn created<T>(body: T) -> Created<T> {
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+/// An answer that carries a session: no cache may keep it.
+struct NoStore<T>(T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        let no_store = HeaderValue::from_static("no-store");
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, no_store);
+        response
+    }
+}
+
+type Session = Result<NoStore<Json<AuthResponse>>, PassageError>;
+
+fn session(auth_result: sessions::AuthResult) -> Session {
+    Ok(NoStore(Json(AuthResponse { auth_result })))
+}
+
 /// Passage: GET /v1/apps/{app_id} (Auth, public; and the Manage API's get-app).
 async fn get_app(State(s): State<AppState>, PathApp(app): PathApp) -> Reply<AppResponse> {
     let app = apps::describe(&s.passage, &app).await?;
@@ -101,9 +122,8 @@ async fn activate_otp(
     State(s): State<AppState>,
     PathApp(app): PathApp,
     Body(req): Body<ActivateOtpRequest>,
-) -> Reply<AuthResponse> {
-    let auth_result = passcodes::activate(&s.passage, &app, &req.otp_id, &req.otp).await?;
-    Ok(Json(AuthResponse { auth_result }))
+) -> Session {
+    session(passcodes::activate(&s.passage, &app, &req.otp_id, &req.otp).await?)
 }
 
 /// Passage: POST /v1/apps/{app_id}/tokens → 201 AuthResponse
@@ -111,9 +131,12 @@ async fn refresh_tokens(
     State(s): State<AppState>,
     PathApp(app): PathApp,
     Body(req): Body<RefreshRequest>,
-) -> Created<AuthResponse> {
+) -> Result<(StatusCode, NoStore<Json<AuthResponse>>), PassageError> {
     let auth_result = sessions::refresh(&s.passage, &app, &req.refresh_token).await?;
-    created(AuthResponse { auth_result })
+    Ok((
+        StatusCode::CREATED,
+        NoStore(Json(AuthResponse { auth_result })),
+    ))
 }
 
 /// Passage: DELETE /v1/apps/{app_id}/tokens?refresh_token=
@@ -172,9 +195,8 @@ async fn activate_magic_link(
     State(s): State<AppState>,
     PathApp(app): PathApp,
     Body(req): Body<ActivateMagicLinkRequest>,
-) -> Reply<AuthResponse> {
-    let auth_result = magic_links::activate(&s.passage, &app, &req.magic_link).await?;
-    Ok(Json(AuthResponse { auth_result }))
+) -> Session {
+    session(magic_links::activate(&s.passage, &app, &req.magic_link).await?)
 }
 
 /// Passage: POST /v1/apps/{app_id}/magic-link/status → 200 AuthResponse once the link was
@@ -183,7 +205,6 @@ async fn magic_link_status(
     State(s): State<AppState>,
     PathApp(app): PathApp,
     Body(req): Body<MagicLinkStatusRequest>,
-) -> Reply<AuthResponse> {
-    let auth_result = magic_links::status(&s.passage, &app, &req.id).await?;
-    Ok(Json(AuthResponse { auth_result }))
+) -> Session {
+    session(magic_links::status(&s.passage, &app, &req.id).await?)
 }

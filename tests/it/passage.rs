@@ -62,7 +62,21 @@ pub async fn call(
     if let Some(body) = body {
         req = req.json(&body);
     }
-    app.send(req).await
+    let (status, headers, body) = app.send_full(req).await;
+    assert_tokens_not_cached(&headers, &body);
+    (status, body)
+}
+
+/// An answer that carries a session says that no cache may keep it.
+pub fn assert_tokens_not_cached(headers: &reqwest::header::HeaderMap, body: &Value) {
+    if body.get("auth_result").is_some() {
+        let cache = headers.get(reqwest::header::CACHE_CONTROL);
+        assert_eq!(
+            cache.and_then(|v| v.to_str().ok()),
+            Some("no-store"),
+            "{body}"
+        );
+    }
 }
 
 /// Checks `token` with `jsonwebtoken` against the served JWKS, RS256 pinned, audience checked.

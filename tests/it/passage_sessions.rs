@@ -49,7 +49,9 @@ async fn post(
     body: Value,
 ) -> (reqwest::StatusCode, Value) {
     let url = app.url(&format!("/v1/apps/{app_id}{path}"));
-    app.send(app.http.post(url).json(&body)).await
+    let (status, headers, body) = app.send_full(app.http.post(url).json(&body)).await;
+    crate::passage::assert_tokens_not_cached(&headers, &body);
+    (status, body)
 }
 
 /// register/otp → the SMS → otp/activate: the auth result.

@@ -59,7 +59,8 @@ impl Store {
                 let write = dialect::sqlite_pool(&url, 1).await?;
                 let read = dialect::sqlite_pool(&url, max_connections.clamp(1, 4)).await?;
                 dialect::checkpoint_in_background(read.clone());
-                let group = Some(Arc::new(GroupWriter::start(write.clone())));
+                let wal = dialect::sqlite_file(&url).map(dialect::WalLimit::new);
+                let group = Some(Arc::new(GroupWriter::start(write.clone(), wal)));
                 Store {
                     backend,
                     read,

@@ -4,10 +4,10 @@
 //! waits for, the units that arrive together share one transaction (a group commit), each
 //! keeping its own outcome.
 
-use sqlx::{any::AnyArguments, query::Query, Any, AnyPool, Row};
+use sqlx::{any::AnyArguments, pool::PoolConnection, query::Query, Any, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Store;
+use super::{dialect::WalLimit, Store};
 use crate::error::Error;
 
 /// A bind value. Kept as owned data so statements can be built before they run.
@@ -333,12 +333,18 @@ pub(super) struct GroupWriter {
 const GROUP_MAX: usize = 32;
 
 impl GroupWriter {
-    pub(super) fn start(pool: AnyPool) -> GroupWriter {
+    pub(super) fn start(pool: AnyPool, mut wal: Option<WalLimit>) -> GroupWriter {
         let (queue, mut units) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut group = Vec::new();
             while units.recv_many(&mut group, GROUP_MAX).await > 0 {
-                commit_group(&pool, std::mem::take(&mut group)).await;
+                let Some(mut conn) = acquire(&pool, &mut group).await else {
+                    continue;
+                };
+                commit_group(&mut conn, std::mem::take(&mut group)).await;
+                if let Some(wal) = &mut wal {
+                    wal.keep_bounded(&mut conn).await;
+                }
             }
         });
         GroupWriter { queue }
@@ -357,16 +363,20 @@ impl GroupWriter {
 
 type Pending = (Unit, oneshot::Sender<Result<bool, Error>>);
 
-async fn commit_group(pool: &AnyPool, group: Vec<Pending>) {
-    let mut conn = match pool.acquire().await {
-        Ok(conn) => conn,
+/// The writer connection; when there is none, every unit of `group` is told so.
+async fn acquire(pool: &AnyPool, group: &mut Vec<Pending>) -> Option<PoolConnection<Any>> {
+    match pool.acquire().await {
+        Ok(conn) => Some(conn),
         Err(e) => {
-            for (_, reply) in group {
+            for (_, reply) in group.drain(..) {
                 let _ = reply.send(Err(Error::Internal(anyhow::anyhow!("database: {e}"))));
             }
-            return;
+            None
         }
-    };
+    }
+}
+
+async fn commit_group(conn: &mut sqlx::AnyConnection, group: Vec<Pending>) {
     if group.len() > 1 {
         let units: Vec<&Unit> = group.iter().map(|(u, _)| u).collect();
         let (sql, values) = sqlite_text(&units);

@@ -119,3 +119,55 @@ async fn steps_of_one_unit_change_the_same_row(b: Backend) {
         .unwrap());
     assert_eq!(counters(&app, "same-row").await, [("same-row".into(), 5)]);
 }
+
+/// SQLite's WAL stays bounded under a steady write load with readers about: a checkpoint that
+/// never catches up would let it grow by gigabytes (a busy node would fill its disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_wal_stays_bounded_under_load() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let writers = (0..8).map(|w| {
+        let store = app.store.clone();
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while tokio::time::Instant::now() < deadline {
+                let bucket = format!("load-{w}-{n}");
+                store
+                    .commit(Unit::all(vec![insert_counter(bucket).into()]))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    });
+    let url = app.config.database_url();
+    let readers = (0..4).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+            while tokio::time::Instant::now() < deadline {
+                let _: (i64,) = sqlx::query_as("select count(*) from rate_counters")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            }
+            pool.close().await;
+        })
+    });
+    let readers: Vec<_> = readers.collect();
+    let written: u64 = join_all(writers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    join_all(readers).await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let wal = app.config.data_dir.join("keyhaven.db-wal");
+    let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    eprintln!("{written} units written; WAL {size} bytes");
+    assert!(
+        size <= 100 * 1024 * 1024,
+        "WAL of {size} bytes after {written} units"
+    );
+}

@@ -1,6 +1,6 @@
-//! HTTP plumbing every surface shares: path and query extractors whose rejections answer in
-//! the surface's own error shape (never axum's plain-text bodies), and what every error answer
-//! carries besides its body.
+//! HTTP plumbing every surface shares: extractors whose rejections answer in the surface's own
+//! error shape (never axum's plain-text bodies), and what every error answer carries besides
+//! its body.
 
 use axum::{
     http::{header, HeaderValue},
@@ -25,15 +25,25 @@ pub fn finish_error(mut response: Response, error: &Error) -> Response {
     response
 }
 
-/// Defines `Path<T>` for a surface whose error type is `$error` (which must convert from
-/// [`crate::error::Error`]).
-macro_rules! path_extractor {
-    ($error:ty) => {
-        /// Path parameters; malformed ones answer in this surface's error shape.
-        #[derive(Debug)]
-        pub struct Path<T>(pub T);
+/// What a body that could not be read answers: 413 when too large, 400 otherwise.
+pub fn body_rejection(e: axum::extract::rejection::BytesRejection) -> Error {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge
+    } else {
+        Error::invalid("body", e.body_text())
+    }
+}
 
-        impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+/// Defines `$name<T>`, axum's `$name` extractor for a surface whose error type is `$error`
+/// (which must convert from [`crate::error::Error`]): malformed input answers in that
+/// surface's shape, as an invalid `$field`.
+macro_rules! rejecting_extractor {
+    ($name:ident, $field:literal, $error:ty) => {
+        /// Malformed input answers in this surface's error shape.
+        #[derive(Debug)]
+        pub struct $name<T>(pub T);
+
+        impl<T, S> axum::extract::FromRequestParts<S> for $name<T>
         where
             T: serde::de::DeserializeOwned + Send,
             S: Send + Sync,
@@ -44,40 +54,13 @@ macro_rules! path_extractor {
                 parts: &mut axum::http::request::Parts,
                 s: &S,
             ) -> Result<Self, Self::Rejection> {
-                axum::extract::Path::<T>::from_request_parts(parts, s)
+                axum::extract::$name::<T>::from_request_parts(parts, s)
                     .await
-                    .map(|axum::extract::Path(v)| Path(v))
-                    .map_err(|e| crate::error::Error::invalid("path", e.body_text()).into())
+                    .map(|axum::extract::$name(v)| $name(v))
+                    .map_err(|e| crate::error::Error::invalid($field, e.body_text()).into())
             }
         }
     };
 }
 
-/// Defines `Query<T>` for a surface whose error type is `$error`.
-macro_rules! query_extractor {
-    ($error:ty) => {
-        /// Query parameters; malformed ones answer in this surface's error shape.
-        #[derive(Debug)]
-        pub struct Query<T>(pub T);
-
-        impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
-        where
-            T: serde::de::DeserializeOwned + Send,
-            S: Send + Sync,
-        {
-            type Rejection = $error;
-
-            async fn from_request_parts(
-                parts: &mut axum::http::request::Parts,
-                s: &S,
-            ) -> Result<Self, Self::Rejection> {
-                axum::extract::Query::<T>::from_request_parts(parts, s)
-                    .await
-                    .map(|axum::extract::Query(v)| Query(v))
-                    .map_err(|e| crate::error::Error::invalid("query", e.body_text()).into())
-            }
-        }
-    };
-}
-
-pub(crate) use {path_extractor, query_extractor};
+pub(crate) use rejecting_extractor;

@@ -38,8 +38,9 @@ pub struct Shared {
 
 impl AppState {
     pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
+        let config = Arc::new(config);
         let outbox = Outbox::new(store.clone(), keys.clone());
-        let limits = Limits::new(&config, store.clone());
+        let limits = Limits::new(config.clone(), store.clone());
         let passage = Passage::new(
             &config,
             store.clone(),
@@ -48,7 +49,7 @@ impl AppState {
             limits.clone(),
         );
         AppState(Arc::new(Shared {
-            config: Arc::new(config),
+            config,
             store,
             keys,
             metrics: Arc::default(),

@@ -12,36 +12,31 @@ use std::{
 
 use crate::{config::Config, domain::now_ms, error::Error, storage::Store};
 
-/// The limits every surface applies, with the shared counters behind them. Cheap to clone.
+/// The limits every surface applies (as the configuration sets them), with the shared
+/// counters behind them. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Limits {
     throttle: Arc<Throttle>,
     store: Store,
-    /// Requests per period (`rate_limit_calls`, `rate_limit_period_seconds`).
-    requests: (u32, u64),
-    /// Messages per recipient an hour from one tenant, and from all of them
-    /// (`delivery_limit_per_recipient`, `delivery_limit_per_recipient_global`).
-    per_recipient: (u32, u32),
     config: Arc<Config>,
 }
 
 impl Limits {
-    pub fn new(config: &Config, store: Store) -> Self {
+    pub fn new(config: Arc<Config>, store: Store) -> Self {
         Limits {
-            config: Arc::new(config.clone()),
             throttle: Arc::default(),
             store,
-            requests: (config.rate_limit_calls, config.rate_limit_period_seconds),
-            per_recipient: (
-                config.delivery_limit_per_recipient,
-                config.delivery_limit_per_recipient_global,
-            ),
+            config,
         }
     }
 
-    /// The request throttle of `bucket` (a key, an app, a client address).
+    /// The request throttle of `bucket` (a key, an app, a client address):
+    /// `rate_limit_calls` per `rate_limit_period_seconds`.
     pub async fn request(&self, bucket: &str) -> Result<(), Error> {
-        let (limit, period) = self.requests;
+        let (limit, period) = (
+            self.config.rate_limit_calls,
+            self.config.rate_limit_period_seconds,
+        );
         self.throttle.hit(&self.store, bucket, limit, period).await
     }
 
@@ -61,7 +56,8 @@ impl Limits {
     /// tenant (a tyntec account, a Passage app), so that one tenant's sends cannot lock a
     /// person out of another's, and a higher one across tenants.
     pub async fn recipient(&self, tenant: &str, recipient: &str) -> Result<(), Error> {
-        let (per_tenant, global) = self.per_recipient;
+        let per_tenant = self.config.delivery_limit_per_recipient;
+        let global = self.config.delivery_limit_per_recipient_global;
         let bucket = format!("recipient:{tenant}:{recipient}");
         self.throttle
             .hit(&self.store, &bucket, per_tenant, 3600)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, RawPathParams, Request},
-    http::{header, request::Parts, HeaderMap, StatusCode},
+    http::{header, request::Parts, HeaderMap},
 };
 use serde::de::DeserializeOwned;
 
@@ -21,13 +21,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = PassageError;
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, s).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge
-            } else {
-                Error::invalid("body", e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, s)
+            .await
+            .map_err(crate::http::body_rejection)?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -39,8 +35,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     }
 }
 
-crate::http::path_extractor!(PassageError);
-crate::http::query_extractor!(PassageError);
+crate::http::rejecting_extractor!(Path, "path", PassageError);
+crate::http::rejecting_extractor!(Query, "query", PassageError);
 
 /// The app named by the path's `{app_id}`, loaded (from the per-node cache).
 #[derive(Debug, Clone)]

@@ -77,32 +77,34 @@ const MODIFY_TRIES: usize = 20;
 const COLUMNS: &str = "id, account_id, name, is_default, pin_length, alphanumeric, attempts, \
                        expire_seconds, sender, caller, templates, created_at, updated_at";
 
-fn templates_json(s: &ApplicationSettings) -> Result<String, Error> {
-    serde_json::to_string(&s.templates).map_err(|e| Error::Internal(e.into()))
-}
-
-impl Store {
-    pub fn insert_application(app: &ApplicationRow) -> Result<Statement, Error> {
-        let s = &app.settings;
-        Ok(Statement::new(
-            "insert into tfa_applications (id, account_id, name, is_default, pin_length,
-               alphanumeric, attempts, expire_seconds, sender, caller, templates, created_at,
-               updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .text(app.id.clone())
-        .text(app.account_id.clone())
+/// Binds the settings' columns in their order: name, pin_length, alphanumeric, attempts,
+/// expire_seconds, sender, caller, templates.
+fn with_settings(statement: Statement, s: &ApplicationSettings) -> Result<Statement, Error> {
+    let templates = serde_json::to_string(&s.templates).map_err(|e| Error::Internal(e.into()))?;
+    Ok(statement
         .text(s.name.clone())
-        .int(flag(app.is_default))
         .int(s.pin_length)
         .int(flag(s.alphanumeric))
         .int(s.attempts)
         .int(s.expire_seconds)
         .text(s.sender.clone())
         .text(s.caller.clone())
-        .text(templates_json(s)?)
-        .int(app.created_at)
-        .int(app.updated_at))
+        .text(templates))
+}
+
+impl Store {
+    pub fn insert_application(app: &ApplicationRow) -> Result<Statement, Error> {
+        let insert = Statement::new(
+            "insert into tfa_applications (id, name, pin_length, alphanumeric, attempts,
+               expire_seconds, sender, caller, templates, account_id, is_default, created_at,
+               updated_at)
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        );
+        Ok(with_settings(insert.text(app.id.clone()), &app.settings)?
+            .text(app.account_id.clone())
+            .int(flag(app.is_default))
+            .int(app.created_at)
+            .int(app.updated_at))
     }
 
     /// One application of an account; `id` may be `default`.
@@ -167,24 +169,17 @@ impl Store {
         before: &ApplicationRow,
         after: &ApplicationRow,
     ) -> Result<Statement, Error> {
-        let s = &after.settings;
-        Ok(Statement::new(
+        let update = Statement::new(
             "update tfa_applications set name = $2, pin_length = $3, alphanumeric = $4,
                attempts = $5, expire_seconds = $6, sender = $7, caller = $8, templates = $9,
                updated_at = $10
              where id = $1 and updated_at = $11",
+        );
+        Ok(
+            with_settings(update.text(after.id.clone()), &after.settings)?
+                .int(after.updated_at)
+                .int(before.updated_at),
         )
-        .text(after.id.clone())
-        .text(s.name.clone())
-        .int(s.pin_length)
-        .int(flag(s.alphanumeric))
-        .int(s.attempts)
-        .int(s.expire_seconds)
-        .text(s.sender.clone())
-        .text(s.caller.clone())
-        .text(templates_json(s)?)
-        .int(after.updated_at)
-        .int(before.updated_at))
     }
 
     /// Deletes a non-default application; `NotFound` otherwise.

@@ -153,32 +153,36 @@ impl Store {
             .await?)
     }
 
-    /// Moves a lapsed ACTIVE OTP to EXPIRED; true if this call made the change.
+    /// Moves a lapsed ACTIVE OTP to EXPIRED (which records the event); true if this call
+    /// made the change.
     pub async fn mark_expired(&self, id: &str, now: i64) -> Result<bool, Error> {
-        let expire = Statement::new(
+        let done = sqlx::query(
             "update otps set status = 'EXPIRED', updated_at = $2
               where id = $1 and status = 'ACTIVE' and deleted_at is null and expires_at <= $2",
         )
-        .text(id.to_string())
-        .int(now);
-        self.commit(Unit::chain(expire, Vec::new())).await
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Soft-deletes an OTP and forgets its sealed code. The row stays so that later checks
-    /// answer 410 rather than 404.
+    /// Soft-deletes an OTP (which records the event) and forgets its sealed code. The row
+    /// stays so that later checks answer 410 rather than 404.
     pub async fn delete_otp(&self, account_id: &str, id: &str, now: i64) -> Result<OtpRow, Error> {
-        let delete = Statement::new(
+        let sql = format!(
             "update otps set deleted_at = $3, updated_at = $3, code_sealed = $4
-              where id = $1 and account_id = $2 and deleted_at is null",
-        )
-        .text(id.to_string())
-        .text(account_id.to_string())
-        .int(now)
-        .blob(Vec::new());
-        if !self.commit(Unit::chain(delete, Vec::new())).await? {
-            return Err(Error::NotFound(Resource::Otp));
-        }
-        self.get_otp(account_id, id).await
+              where id = $1 and account_id = $2 and deleted_at is null
+             returning {COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(now)
+            .bind(Vec::<u8>::new())
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or(Error::NotFound(Resource::Otp))
     }
 
     /// Counts a resend `via` a channel choice of an ACTIVE, unexpired OTP under `limit`:

@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for ApiKey {
     }
 }
 
-crate::http::path_extractor!(TyntecError);
+crate::http::rejecting_extractor!(Path, "path", TyntecError);
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
@@ -171,9 +171,5 @@ fn unsupported_media_type() -> TyntecError {
 }
 
 fn body_error(e: axum::extract::rejection::BytesRejection) -> TyntecError {
-    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-        TyntecError(Error::PayloadTooLarge)
-    } else {
-        TyntecError(Error::invalid("body", e.body_text()))
-    }
+    TyntecError(crate::http::body_rejection(e))
 }

@@ -518,12 +518,8 @@ pub fn retry_after(headers: &HeaderMap, window: u64) -> u64 {
     secs
 }
 
-/// A tyntec throttle answer: 429, `Retry-After` within `window` seconds, and the tyntec error
-/// body `{"status": 429, "message", "code": "rate_limited", "timestamp"}` and nothing else.
-pub fn assert_tyntec_rate_limited(answer: &(StatusCode, HeaderMap, Value), window: u64) {
-    let (status, headers, body) = answer;
-    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    retry_after(headers, window);
+/// The names of a JSON object's fields, sorted.
+fn field_names(body: &Value) -> Vec<&str> {
     let mut fields: Vec<&str> = body
         .as_object()
         .unwrap_or_else(|| panic!("not a JSON object: {body}"))
@@ -531,6 +527,16 @@ pub fn assert_tyntec_rate_limited(answer: &(StatusCode, HeaderMap, Value), windo
         .map(|k| k.as_str())
         .collect();
     fields.sort_unstable();
+    fields
+}
+
+/// A tyntec throttle answer: 429, `Retry-After` within `window` seconds, and the tyntec error
+/// body `{"status": 429, "message", "code": "rate_limited", "timestamp"}` and nothing else.
+pub fn assert_tyntec_rate_limited(answer: &(StatusCode, HeaderMap, Value), window: u64) {
+    let (status, headers, body) = answer;
+    assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    retry_after(headers, window);
+    let fields = field_names(body);
     assert_eq!(
         fields,
         ["code", "message", "status", "timestamp"],
@@ -555,13 +561,7 @@ pub fn assert_passage_rate_limited(answer: &(StatusCode, HeaderMap, Value), wind
     let (status, headers, body) = answer;
     assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
     retry_after(headers, window);
-    let mut fields: Vec<&str> = body
-        .as_object()
-        .unwrap_or_else(|| panic!("not a JSON object: {body}"))
-        .keys()
-        .map(|k| k.as_str())
-        .collect();
-    fields.sort_unstable();
+    let fields = field_names(body);
     assert_eq!(fields, ["code", "error"], "the Passage error shape: {body}");
     assert_eq!(body["code"], "rate_limited", "{body}");
     assert!(

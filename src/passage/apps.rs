@@ -93,8 +93,9 @@ pub async fn update(p: &Passage, app_id: &str, changes: AppChanges) -> Result<Ap
     p.store
         .update_app(app_id, &app.name, &json, now_ms())
         .await?;
-    p.apps.remove(app_id);
-    p.app(app_id).await.map(|app| (*app).clone())
+    // This node sees the change at once; other nodes within the cache's lifetime.
+    p.apps.insert(app_id, Arc::new(app.clone()));
+    Ok(app)
 }
 
 /// 1 to 200 characters, trimmed.

@@ -201,8 +201,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let state = AppState::new(config, store.clone(), keys);
-    let (addr, server) = server::bind(state, providers, shutdown_signal()).await?;
+    let (listening, server) = server::bind(state, providers, shutdown_signal()).await?;
+    let addr = listening.addr;
     tracing::info!(%addr, database = store.backend().as_str(), "keyhaven listening");
+    if let Some(addr) = listening.metrics_addr {
+        tracing::info!(%addr, "metrics listening");
+    }
     server.await?;
     store.close().await;
     Ok(())

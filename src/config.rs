@@ -10,6 +10,8 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::Cidrs;
+
 /// A configured secret: `Debug` never shows it.
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -90,6 +92,20 @@ pub struct Config {
     pub otp_resend_limit: u32,
     /// Database pool size (PostgreSQL; SQLite readers).
     pub database_max_connections: u32,
+
+    /// Open client connections at most; beyond, new ones wait in the listen backlog.
+    pub max_connections: u32,
+    /// A connection that has not sent a request's headers within this time is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A request whose body has not arrived within this time (from its headers) answers 408.
+    pub body_read_timeout_seconds: u64,
+    /// Comma-separated CIDRs of reverse proxies: from their connections the client address is
+    /// the last `X-Forwarded-For` entry not itself a trusted proxy. Empty: the socket address.
+    pub trusted_proxies: Cidrs,
+    /// Serves `/metrics` on this address only, instead of on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Config {
@@ -123,12 +139,24 @@ impl Default for Config {
             refresh_grace_seconds: 30,
             otp_resend_limit: 5,
             database_max_connections: 16,
+            max_connections: 10_000,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 30,
+            trusted_proxies: Cidrs::default(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
 
 /// Secrets that may also be given as `KEYHAVEN_<NAME>_FILE=/path`.
-const FILE_SECRETS: &[&str] = &["secret", "tyntec_api_key", "twilio_auth_token", "smtp_url"];
+const FILE_SECRETS: &[&str] = &[
+    "secret",
+    "tyntec_api_key",
+    "twilio_auth_token",
+    "smtp_url",
+    "metrics_token",
+];
 
 impl Config {
     /// Defaults → TOML file (if given) → environment.
@@ -154,6 +182,7 @@ impl Config {
                     "secret" => config.secret = secret,
                     "tyntec_api_key" => config.tyntec_api_key = secret,
                     "twilio_auth_token" => config.twilio_auth_token = secret,
+                    "metrics_token" => config.metrics_token = secret,
                     _ => config.smtp_url = secret,
                 }
             }

@@ -30,6 +30,9 @@ pub enum Error {
     RateLimited { retry_after: Duration },
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request's body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("expected Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("method not allowed")]
@@ -134,6 +137,7 @@ pub(crate) fn every_error() -> Vec<Error> {
             retry_after: Duration::from_millis(1500),
         },
         Error::PayloadTooLarge,
+        Error::RequestTimeout,
         Error::UnsupportedMediaType,
         Error::MethodNotAllowed,
         Error::Forbidden("no".into()),
@@ -164,12 +168,13 @@ pub(crate) fn every_error() -> Vec<Error> {
         Error::Gone => 16,
         Error::RateLimited { .. } => 17,
         Error::PayloadTooLarge => 18,
-        Error::UnsupportedMediaType => 19,
-        Error::MethodNotAllowed => 20,
-        Error::Forbidden(_) => 21,
-        Error::Inactive => 22,
-        Error::MagicLinkRefused(_) => 23,
-        Error::Internal(_) => 24,
+        Error::RequestTimeout => 19,
+        Error::UnsupportedMediaType => 20,
+        Error::MethodNotAllowed => 21,
+        Error::Forbidden(_) => 22,
+        Error::Inactive => 23,
+        Error::MagicLinkRefused(_) => 24,
+        Error::Internal(_) => 25,
     };
     let ordinals: Vec<usize> = errors.iter().map(ordinal).collect();
     assert_eq!(ordinals, (0..errors.len()).collect::<Vec<_>>());

@@ -2,10 +2,22 @@
 //! error shape (never axum's plain-text bodies), and what every error answer carries besides
 //! its body.
 
+use std::{
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
 use axum::{
+    body::{Body, Bytes, HttpBody},
+    extract::Request,
     http::{header, HeaderValue},
+    middleware::Next,
     response::Response,
 };
+use http_body::{Frame, SizeHint};
+use tokio::time::Sleep;
 
 use crate::error::Error;
 
@@ -25,12 +37,81 @@ pub fn finish_error(mut response: Response, error: &Error) -> Response {
     response
 }
 
-/// What a body that could not be read answers: 413 when too large, 400 otherwise.
+/// Whether the request says its body is JSON: `application/json` or any `+json` type.
+pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || v.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+/// What a body that could not be read answers: 413 when too large, 408 when it did not
+/// arrive in time, 400 otherwise.
 pub fn body_rejection(e: axum::extract::rejection::BytesRejection) -> Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if c.is::<BodyTimedOut>() {
+            return Error::RequestTimeout;
+        }
+        cause = c.source();
+    }
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         Error::PayloadTooLarge
     } else {
         Error::invalid("body", e.body_text())
+    }
+}
+
+/// Middleware: a request's body must have arrived `timeout` after its headers, however slowly
+/// it trickles in; reading it later fails, and the surface answers 408.
+pub async fn body_deadline(timeout: Duration, req: Request, next: Next) -> Response {
+    if req.body().is_end_stream() {
+        return next.run(req).await;
+    }
+    let req = req.map(|body| {
+        Body::new(DeadlineBody {
+            body,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        })
+    });
+    next.run(req).await
+}
+
+/// A body that fails once its deadline has passed.
+struct DeadlineBody {
+    body: Body,
+    deadline: Pin<Box<Sleep>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+struct BodyTimedOut;
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(axum::Error::new(BodyTimedOut))));
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

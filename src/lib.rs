@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod crypto;
 pub mod delivery;

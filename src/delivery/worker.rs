@@ -11,6 +11,7 @@ use tokio::{
 
 use super::{Channel, DeliveryError, Envelope, Handoff, Message, Outbox, Providers, LEASE_MS};
 use crate::{
+    config::Config,
     crypto::ServerKeys,
     domain::now_ms,
     metrics::Metrics,
@@ -34,6 +35,8 @@ pub struct Worker {
     sender: Arc<Sender>,
     /// Makes the worker look for due messages now (after a fallback).
     wake: Arc<Notify>,
+    /// Throttle counters of windows that started longer ago are pruned.
+    throttle_horizon_ms: i64,
 }
 
 /// What one attempt needs.
@@ -50,9 +53,14 @@ impl Worker {
         outbox: &Outbox,
         providers: Providers,
         metrics: Arc<Metrics>,
-        max_attempts: u32,
+        config: &Config,
     ) -> Self {
+        let max_attempts = config.delivery_max_attempts;
+        // Counters are kept for two of the longest throttle windows (the per-recipient one
+        // is an hour).
+        let longest_window = config.rate_limit_period_seconds.max(3600);
         Worker {
+            throttle_horizon_ms: 2 * 1000 * longest_window as i64,
             store: outbox.store.clone(),
             handoff: outbox.handoff.clone(),
             sender: Arc::new(Sender {
@@ -138,8 +146,8 @@ impl Worker {
         {
             tracing::warn!(error = %e, "pruning expired Passage codes and links failed");
         }
-        // Longest throttle window is an hour.
-        if let Err(e) = self.store.prune_rate_counters(now - 2 * 3600 * 1000).await {
+        let horizon = now - self.throttle_horizon_ms;
+        if let Err(e) = self.store.prune_rate_counters(horizon).await {
             tracing::warn!(error = %e, "pruning throttle counters failed");
         }
     }

@@ -2,21 +2,26 @@
 
 use axum::{
     extract::State,
-    http::{header, StatusCode},
-    response::IntoResponse,
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     routing::get,
     Json, Router,
 };
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::{crypto, state::AppState};
 
+/// Liveness, readiness and the OpenAPI description.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi))
+}
+
+/// `/metrics`, on the main listener or on its own (`metrics_listen`).
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 /// GET /healthz: the process is up.
@@ -38,8 +43,19 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// GET /metrics: Prometheus text format.
-async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
+/// GET /metrics: Prometheus text format; with `metrics_token` set, for its Bearer only.
+async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &s.config.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !crypto::constant_time_eq(&crypto::sha256(given), &crypto::sha256(token.expose())) {
+            let body = json!({"code": "unauthorized", "error": "the metrics token is required"});
+            return (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+        }
+    }
     if let Ok(n) = s.store.pending_deliveries().await {
         s.metrics.outbox_pending.set(n);
     }
@@ -50,6 +66,7 @@ async fn metrics_text(State(s): State<AppState>) -> impl IntoResponse {
         )],
         s.metrics.render(),
     )
+        .into_response()
 }
 
 /// GET /openapi.json: the tyntec 2FA surface as served here.

@@ -6,6 +6,7 @@
 pub mod apps;
 pub mod devices;
 pub mod magic_links;
+mod metadata;
 pub mod passcodes;
 pub mod sessions;
 mod settings;

@@ -1,9 +1,12 @@
-//! Users and their identifiers: sign-up and administration, look-ups, metadata checked against
-//! the app's schema, and the list the Manage API pages through.
+//! Users and their identifiers: sign-up and administration, look-ups, and the list the Manage
+//! API pages through.
 
 use serde_json::{Map, Value};
 
-use super::{apps::UserMetadataField, App, Passage};
+use super::{
+    metadata::{metadata, MetadataWriter},
+    App, Passage,
+};
 use crate::{
     crypto,
     delivery::{Channel, Envelope, Outgoing},
@@ -183,7 +186,12 @@ pub async fn create(p: &Passage, app: &App, fields: UserFields) -> Result<User, 
         ));
     }
     let metadata = match fields.user_metadata {
-        Some(m) => metadata(&app.settings.user_metadata_schema, m, Map::new())?,
+        Some(m) => metadata(
+            &app.settings.user_metadata_schema,
+            MetadataWriter::Admin,
+            m,
+            Map::new(),
+        )?,
         None => Map::new(),
     };
     insert(
@@ -222,7 +230,12 @@ pub async fn sign_up(
         ));
     }
     let metadata = match user_metadata {
-        Some(m) => metadata(&app.settings.user_metadata_schema, m, Map::new())?,
+        Some(m) => metadata(
+            &app.settings.user_metadata_schema,
+            MetadataWriter::Registration,
+            m,
+            Map::new(),
+        )?,
         None => Map::new(),
     };
     let (email, phone) = match identifier {
@@ -299,7 +312,12 @@ pub async fn update(p: &Passage, app: &App, id: &str, fields: UserFields) -> Res
         ));
     }
     if let Some(m) = fields.user_metadata {
-        user.user_metadata = metadata(&app.settings.user_metadata_schema, m, user.user_metadata)?;
+        user.user_metadata = metadata(
+            &app.settings.user_metadata_schema,
+            MetadataWriter::Admin,
+            m,
+            user.user_metadata,
+        )?;
     }
     save(p, user).await
 }
@@ -313,6 +331,7 @@ pub async fn update_metadata(
 ) -> Result<User, Error> {
     user.user_metadata = metadata(
         &app.settings.user_metadata_schema,
+        MetadataWriter::Profile,
         input,
         user.user_metadata,
     )?;
@@ -353,49 +372,6 @@ pub fn or_identifier_taken(e: Error) -> Error {
         Error::Conflict(_) => identifier_taken(),
         e => e,
     }
-}
-
-/// Checks `input` against the app's metadata schema and merges it over `current`: unknown
-/// fields and wrong types are refused; `null` removes a field.
-pub fn metadata(
-    schema: &[UserMetadataField],
-    input: Value,
-    current: Map<String, Value>,
-) -> Result<Map<String, Value>, Error> {
-    let Value::Object(input) = input else {
-        return Err(Error::invalid("user_metadata", "must be an object"));
-    };
-    let mut merged = current;
-    for (name, value) in input {
-        let field = schema
-            .iter()
-            .find(|f| f.field_name == name)
-            .ok_or_else(|| Error::invalid("user_metadata", format!("unknown field `{name}`")))?;
-        if value.is_null() {
-            merged.remove(&name);
-            continue;
-        }
-        let ok = match field.field_type.as_str() {
-            "boolean" => value.is_boolean(),
-            "integer" => value.is_i64() || value.is_u64(),
-            "date" => value
-                .as_str()
-                .is_some_and(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()),
-            "email" => value.as_str().is_some_and(|e| Email::parse(e).is_ok()),
-            "phone" => value
-                .as_str()
-                .is_some_and(|p| PhoneNumber::parse(p, None).is_ok()),
-            _ => value.is_string(),
-        };
-        if !ok {
-            return Err(Error::invalid(
-                "user_metadata",
-                format!("`{name}` must be of type {}", field.field_type),
-            ));
-        }
-        merged.insert(name, value);
-    }
-    Ok(merged)
 }
 
 /// A page of the Manage API's user list.
@@ -459,41 +435,4 @@ pub async fn list(p: &Passage, app: &App, q: ListQuery) -> Result<UserPage, Erro
         id: filter.id,
         status: filter.status,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn field(name: &str, t: &str) -> UserMetadataField {
-        UserMetadataField {
-            id: name.into(),
-            field_name: name.into(),
-            friendly_name: name.into(),
-            field_type: t.into(),
-            profile: true,
-            registration: false,
-        }
-    }
-
-    #[test]
-    fn metadata_follows_the_schema() {
-        let schema = [
-            field("plan", "string"),
-            field("seats", "integer"),
-            field("born", "date"),
-        ];
-        let m = metadata(&schema, json!({"plan": "pro", "seats": 3}), Map::new()).unwrap();
-        assert_eq!(Value::Object(m.clone()), json!({"plan": "pro", "seats": 3}));
-        let m = metadata(&schema, json!({"seats": null, "born": "1990-02-01"}), m).unwrap();
-        assert_eq!(
-            Value::Object(m),
-            json!({"plan": "pro", "born": "1990-02-01"})
-        );
-        assert!(metadata(&schema, json!({"nope": 1}), Map::new()).is_err());
-        assert!(metadata(&schema, json!({"seats": "3"}), Map::new()).is_err());
-        assert!(metadata(&schema, json!({"born": "01/02/1990"}), Map::new()).is_err());
-        assert!(metadata(&schema, json!([1]), Map::new()).is_err());
-    }
 }

@@ -28,6 +28,7 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
     let (status, code) = match e {
         Error::InvalidInput { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
         Error::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request"),
+        Error::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, "invalid_request"),
         Error::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request"),
         // The contract lists no 409: a taken identifier is a bad request.
         Error::Conflict(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
@@ -123,6 +124,7 @@ mod tests {
             (401, "invalid_access_token"),
             (429, "rate_limited"),
             (413, "invalid_request"),
+            (408, "invalid_request"),
             (415, "invalid_request"),
             (405, "invalid_request"),
             (403, "operation_not_allowed"),

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::error::PassageError;
 use crate::{error::Error, passage::App, state::AppState};
 
-/// A JSON body; an empty body reads as `{}`.
+/// A JSON body; an empty body reads as `{}`, and any other body must say it is JSON (415).
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
@@ -21,11 +21,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = PassageError;
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
+        let has_json = crate::http::is_json(req.headers());
         let bytes = Bytes::from_request(req, s)
             .await
             .map_err(crate::http::body_rejection)?;
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
+        } else if !has_json {
+            return Err(Error::UnsupportedMediaType.into());
         } else {
             &bytes
         };

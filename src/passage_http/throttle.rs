@@ -2,10 +2,10 @@
 //! and client address (end users' browsers, and anyone guessing, whatever credential they
 //! send). Requests with the app key are throttled per key by the Manage API's extractor.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -16,6 +16,7 @@ use super::{
     extract::{bearer, looks_like_jwt},
 };
 use crate::{
+    client_address::ClientAddress,
     passage::{apps, App},
     state::AppState,
 };
@@ -33,12 +34,9 @@ pub async fn per_client(State(s): State<AppState>, mut req: Request, next: Next)
             return next.run(req).await;
         }
     }
-    let client = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
-    if let Some(ip) = client {
-        if let Err(e) = s.limits.request(&format!("passage:{app_id}:{ip}")).await {
+    if let Some(client) = req.extensions().get::<ClientAddress>() {
+        let bucket = format!("passage:{app_id}:{}", client.bucket());
+        if let Err(e) = s.limits.request(&bucket).await {
             return PassageError::from(e).into_response();
         }
     }

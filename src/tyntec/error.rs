@@ -64,6 +64,11 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
             "payload_too_large",
             e.to_string(),
         ),
+        Error::RequestTimeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            e.to_string(),
+        ),
         Error::UnsupportedMediaType => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -143,6 +148,7 @@ mod tests {
             (410, "gone"),
             (429, "rate_limited"),
             (413, "payload_too_large"),
+            (408, "request_timeout"),
             (415, "unsupported_media_type"),
             (405, "method_not_allowed"),
             (403, "forbidden"),

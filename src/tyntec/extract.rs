@@ -1,17 +1,17 @@
 //! Request extractors of the tyntec surface: the API key, and parameters that arrive either as
 //! query parameters (the Power Platform connector) or as a JSON body (direct API users).
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::collections::HashMap;
 
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
-    http::{header, request::Parts},
+    extract::{FromRequest, FromRequestParts, Request},
+    http::request::Parts,
 };
 use serde::de::DeserializeOwned;
 
 use super::error::TyntecError;
-use crate::{crypto, error::Error, state::AppState};
+use crate::{client_address::ClientAddress, crypto, error::Error, state::AppState};
 
 /// The account behind the request's API key (`apiKey` header, any case, or `apiKey` query
 /// parameter). Also applies the per-key throttle.
@@ -43,8 +43,8 @@ impl FromRequestParts<AppState> for ApiKey {
         let (Some(account_id), Some(digest)) = (account, digest) else {
             // Failed attempts count against the client's address: guessing keys is throttled
             // like any other use.
-            if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                s.limits.request(&format!("ip:{}", addr.ip())).await?;
+            if let Some(client) = parts.extensions.get::<ClientAddress>() {
+                s.limits.request(&format!("ip:{}", client.bucket())).await?;
             }
             return Err(Error::Unauthenticated.into());
         };
@@ -100,7 +100,7 @@ impl FromRequest<AppState> for Params {
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
         let mut params = HashMap::new();
-        let has_json = is_json(req.headers());
+        let has_json = crate::http::is_json(req.headers());
         let query = req.uri().query().map(str::to_string);
         let bytes = Bytes::from_request(req, s).await.map_err(body_error)?;
         if !bytes.iter().all(u8::is_ascii_whitespace) {
@@ -140,7 +140,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = TyntecError;
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Self::Rejection> {
-        let has_json = is_json(req.headers());
+        let has_json = crate::http::is_json(req.headers());
         let bytes = Bytes::from_request(req, s).await.map_err(body_error)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(Error::invalid("body", "a JSON object is required").into());
@@ -152,18 +152,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map(JsonBody)
             .map_err(|e| Error::invalid("body", e.to_string()).into())
     }
-}
-
-fn is_json(headers: &axum::http::HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v == "application/json" || v.ends_with("+json")
-        })
-        .unwrap_or(false)
 }
 
 fn unsupported_media_type() -> TyntecError {

@@ -288,6 +288,8 @@ impl Drop for PgDatabase {
 /// One running server process (a node); several may share a database.
 pub struct Node {
     pub base: String,
+    /// The separate metrics listener's base URL, when configured.
+    pub metrics_base: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -298,13 +300,14 @@ impl Node {
         let state = AppState::new(config.clone(), store.clone(), keys);
         let providers = Providers::from_config(config).unwrap();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let (addr, server) = server::bind(state, providers, async {
+        let (listening, server) = server::bind(state, providers, async {
             let _ = stop_rx.await;
         })
         .await
         .unwrap();
         Node {
-            base: format!("http://{addr}"),
+            base: format!("http://{}", listening.addr),
+            metrics_base: listening.metrics_addr.map(|a| format!("http://{a}")),
             stop: Some(stop_tx),
             server: Some(tokio::spawn(async move { server.await.unwrap() })),
         }
@@ -435,6 +438,16 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The server's `host:port`, for raw TCP clients.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// The base URL of the separate metrics listener, when configured.
+    pub fn metrics_base(&self) -> Option<&str> {
+        self.node.as_ref()?.metrics_base.as_deref()
     }
 
     /// POST with the API key in the `apikey` header, as the connector sends it.

@@ -17,6 +17,7 @@ mod passage_manage;
 mod passage_sessions;
 mod rejections;
 mod storage;
+mod transport;
 mod tyntec_applications;
 mod tyntec_connector;
 mod tyntec_delivery;

@@ -13,6 +13,7 @@ use crate::{
 both_backends!(
     profile_needs_a_valid_token_of_the_app,
     metadata_follows_the_schema,
+    each_metadata_field_is_written_only_where_the_schema_shows_it,
     email_change_takes_effect_when_verified,
     phone_change_takes_effect_when_verified,
     deactivated_users_are_refused,
@@ -331,4 +332,71 @@ async fn app_settings_change_with_the_app_key(b: Backend) {
             "{bad}"
         );
     }
+}
+
+/// `registration` fields are set at public sign-up, `profile` fields by the signed-in user, and
+/// a field marked for neither by the Manage API alone.
+async fn each_metadata_field_is_written_only_where_the_schema_shows_it(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = create_app(&app, |s| {
+        let mut source = s.user_metadata_schema[0].clone();
+        (source.field_name, source.profile, source.registration) = ("source".into(), false, true);
+        let mut tier = source.clone();
+        (tier.field_name, tier.registration) = ("tier".into(), false);
+        s.user_metadata_schema.extend([source, tier]);
+    })
+    .await;
+    let sign_up = |email: &str, metadata: Value| {
+        let body = json!({"identifier": email, "user_metadata": metadata});
+        call(&app, Method::POST, &p.app_id, "/users", None, Some(body))
+    };
+    for refused in [json!({"tier": "gold"}), json!({"plan": "pro"})] {
+        let (code, err) = sign_up("eve@example.com", refused.clone()).await;
+        assert_eq!(
+            (code.as_u16(), &err["code"]),
+            (400, &json!("invalid_request")),
+            "{refused}"
+        );
+    }
+    let (code, created) = sign_up("eve@example.com", json!({"source": "ad"})).await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["user"]["user_metadata"], json!({"source": "ad"}));
+
+    let t = token(&sign_in(&app, &p, "eve@example.com").await);
+    let path = "/currentuser/user-metadata";
+    let patch = |metadata: Value| {
+        let body = json!({ "user_metadata": metadata });
+        call(&app, Method::PATCH, &p.app_id, path, Some(&t), Some(body))
+    };
+    for refused in [json!({"tier": "gold"}), json!({"source": "mail"})] {
+        let (code, err) = patch(refused.clone()).await;
+        assert_eq!(
+            (code.as_u16(), &err["code"]),
+            (400, &json!("invalid_request")),
+            "{refused}"
+        );
+    }
+    let (code, me) = patch(json!({"plan": "pro"})).await;
+    assert_eq!(code, 200, "{me}");
+    assert_eq!(
+        me["user"]["user_metadata"],
+        json!({"source": "ad", "plan": "pro"})
+    );
+
+    let id = created["user"]["id"].as_str().unwrap();
+    let body = json!({"user_metadata": {"tier": "gold", "source": "mail"}});
+    let (code, managed) = call(
+        &app,
+        Method::PATCH,
+        &p.app_id,
+        &format!("/users/{id}"),
+        Some(&p.key),
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 200, "{managed}");
+    assert_eq!(
+        managed["user"]["user_metadata"],
+        json!({"source": "mail", "plan": "pro", "tier": "gold"})
+    );
 }

@@ -64,6 +64,24 @@ async fn passage_rejections_are_passage_shaped(b: Backend) {
     assert_passage(status, &body, 405, "invalid_request");
     let (status, body) = app.send(app.http.get(app.url("/v1/nowhere"))).await;
     assert_passage(status, &body, 404, "route_not_found");
+    // A body must say it is JSON, as on the tyntec surface; an empty one needs no type.
+    let url = app.url(&format!("/v1/apps/{}/login/magic-link", p.app_id));
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let request = app
+            .http
+            .post(&url)
+            .header("content-type", content_type)
+            .body(r#"{"identifier":"ann@example.com"}"#);
+        let (status, body) = app.send(request).await;
+        assert_passage(status, &body, 415, "invalid_request");
+    }
+    let request = app
+        .http
+        .post(&url)
+        .header("content-type", "application/vnd.api+json")
+        .body(r#"{"identifier":"nobody@example.com"}"#);
+    let (status, body) = app.send(request).await;
+    assert_passage(status, &body, 404, "user_not_found");
     // The resource decides the code of a 404.
     let (status, body) = call(&app, Method::GET, &p.app_id, "/users/nobody", key, None).await;
     assert_passage(status, &body, 404, "user_not_found");

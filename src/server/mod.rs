@@ -1,6 +1,8 @@
 //! The running server: the router of every surface, and start-up.
 
-use std::{any::Any, net::SocketAddr};
+mod listen;
+
+use std::{any::Any, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     http::StatusCode,
@@ -13,14 +15,24 @@ use tokio::net::TcpListener;
 use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 use crate::{
+    client_address,
     delivery::{worker::Worker, Providers},
     error::{Error, Resource},
+    http::body_deadline,
     metrics, ops, passage_auth, passage_http, passage_manage,
     state::AppState,
     tyntec,
 };
+use listen::{serve, ConnectionLimits};
 
 pub fn router(state: AppState) -> Router {
+    let trusted_proxies = Arc::new(state.config.trusted_proxies.clone());
+    let body_timeout = Duration::from_secs(state.config.body_read_timeout_seconds);
+    let operator = if state.config.metrics_listen.is_some() {
+        ops::router()
+    } else {
+        ops::router().merge(ops::metrics_router())
+    };
     Router::new()
         .nest("/2fa/v1", tyntec::router())
         .nest(
@@ -31,13 +43,20 @@ pub fn router(state: AppState) -> Router {
                 .method_not_allowed_fallback(passage_http::wrong_method)
                 .layer(CatchPanicLayer::custom(passage_http::panic_response)),
         )
-        .merge(ops::router())
+        .merge(operator)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             passage_http::throttle::per_client,
         ))
+        .layer(middleware::from_fn(move |req, next| {
+            let trusted = trusted_proxies.clone();
+            async move { client_address::identify(&trusted, req, next).await }
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            body_deadline(body_timeout, req, next)
+        }))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track,
@@ -84,41 +103,62 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     )
 }
 
-/// Binds the listener and returns its address and the server future (which also runs the
-/// outbox worker until the server stops).
+/// Where a bound server listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub addr: SocketAddr,
+    /// The separate `/metrics` listener, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Binds the listeners and returns where they listen and the server future (which also runs
+/// the outbox worker until the server stops).
 pub async fn bind(
     state: AppState,
     providers: Providers,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<(
-    SocketAddr,
+    Listening,
     impl std::future::Future<Output = anyhow::Result<()>>,
 )> {
-    let listener = TcpListener::bind(state.config.listen).await?;
-    let addr = listener.local_addr()?;
+    let config = state.config.clone();
+    let listener = TcpListener::bind(config.listen).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let listening = Listening {
+        addr: listener.local_addr()?,
+        metrics_addr: metrics_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?,
+    };
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections as usize,
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds.max(1)),
+    };
     // CORS runs before routing, so that preflights reach it on every path and method.
     let cors = middleware::from_fn_with_state(state.clone(), passage_http::cors::cors);
     let app = tower::Layer::layer(&cors, router(state.clone()));
-    let worker = Worker::new(
-        &state.outbox,
-        providers,
-        state.metrics.clone(),
-        state.config.delivery_max_attempts,
-    );
+    let metrics_app = ops::metrics_router().with_state(state.clone());
+    let worker = Worker::new(&state.outbox, providers, state.metrics.clone(), &config);
     let server = async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(worker.run(stop_rx));
-        let served = axum::serve(
-            listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(app),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let worker = tokio::spawn(worker.run(stop_rx.clone()));
+        let metrics = metrics_listener.map(|listener| {
+            let mut stop = stop_rx.clone();
+            tokio::spawn(serve(listener, metrics_app, limits, async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }))
+        });
+        serve(listener, app, limits, shutdown).await;
         let _ = stop_tx.send(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         let _ = worker.await;
-        served.map_err(anyhow::Error::from)
+        Ok(())
     };
-    Ok((addr, server))
+    Ok((listening, server))
 }

@@ -10,6 +10,7 @@ use crate::{
     crypto::{self, ServerKeys},
     delivery::Providers,
     domain::now_ms,
+    files,
     passage::apps::{self, AppChanges, AppSettings, NewApp},
     server,
     state::AppState,
@@ -193,6 +194,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              cannot check codes it issued"
         );
     }
+    if files::shared_with_others(&config.data_dir) {
+        tracing::warn!(
+            folder = %config.data_dir.display(),
+            "the data folder is open to other users: it holds the database and may hold the \
+             secret; chmod 700 it"
+        );
+    }
     let providers = Providers::from_config(&config)?;
     if providers.uses_log() {
         tracing::warn!(
@@ -300,7 +308,7 @@ pub fn server_keys(config: &Config) -> anyhow::Result<ServerKeys> {
     let secret = match std::fs::read_to_string(&path) {
         Ok(s) => s.trim().to_string(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&config.data_dir)?;
+            files::private_dir(&config.data_dir)?;
             let secret = crypto::random_token();
             write_private(&path, &secret)?;
             secret
@@ -312,14 +320,11 @@ pub fn server_keys(config: &Config) -> anyhow::Result<ServerKeys> {
 
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)?.write_all(contents.as_bytes())
+    let mut file = files::private_file()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    file.write_all(contents.as_bytes())
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod files;
 mod http;
 pub mod key_cache;
 pub mod metrics;

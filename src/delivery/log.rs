@@ -7,6 +7,7 @@ use chrono::{SecondsFormat, Utc};
 use tokio::{fs, io::AsyncWriteExt, sync::Mutex};
 
 use super::{DeliveryError, Message, Provider, Receipt};
+use crate::files;
 
 /// Writes `{time}\t{channel}\t{to}\t{reference}\t{text}` lines to `path`.
 #[derive(Debug)]
@@ -27,14 +28,12 @@ impl LogProvider {
     async fn append(&self, line: &str) -> std::io::Result<()> {
         let _guard = self.write_lock.lock().await;
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            fs::create_dir_all(parent).await?;
+            files::private_dir(parent)?;
         }
         // Opened per message so that a developer may delete or rotate the file at any time.
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await?;
+        let mut options = files::private_file();
+        options.create(true).append(true);
+        let mut file = fs::OpenOptions::from(options).open(&self.path).await?;
         file.write_all(line.as_bytes()).await?;
         file.flush().await
     }

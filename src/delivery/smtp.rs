@@ -44,9 +44,11 @@ pub struct SmtpProvider {
 }
 
 impl SmtpProvider {
-    /// `url` is `smtp://[user:pass@]host[:port][?tls=starttls|opportunistic]` (port 25 when
-    /// plain, 587 with STARTTLS) or `smtps://[user:pass@]host[:port]` (port 465); `from` is a
-    /// mailbox such as `Keyhaven <no-reply@example.com>` or a bare address.
+    /// `url` is `smtp://[user:pass@]host[:port][?tls=starttls|opportunistic|none]` or
+    /// `smtps://[user:pass@]host[:port]` (port 465). Without `tls=`, `smtp://` requires
+    /// STARTTLS (port 587) unless the relay is on this host and takes no credentials (plain,
+    /// port 25). `from` is a mailbox such as `Keyhaven <no-reply@example.com>` or a bare
+    /// address.
     pub fn from_url(url: &str, from: &str) -> Result<SmtpProvider, String> {
         // Url's errors do not repeat the input, so the password cannot leak through them.
         let url = Url::parse(url).map_err(|err| format!("invalid SMTP URL: {err}"))?;
@@ -54,8 +56,19 @@ impl SmtpProvider {
             .query_pairs()
             .find(|(key, _)| key == "tls")
             .map(|(_, value)| value.into_owned());
+        let host = match url.host() {
+            Some(Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
+            Some(Host::Ipv4(addr)) => addr.to_string(),
+            Some(Host::Ipv6(addr)) => addr.to_string(),
+            _ => return Err("SMTP URL has no host".to_owned()),
+        };
+        // Credentials and codes cross the network in clear only when asked for by `tls=none`;
+        // a relay on this host without credentials needs no TLS.
+        let local_and_anonymous = url.username().is_empty() && is_loopback(&host);
         let (tls, default_port) = match (url.scheme(), tls_param.as_deref()) {
-            ("smtp", None | Some("none")) => (TlsMode::None, 25),
+            ("smtp", None) if local_and_anonymous => (TlsMode::None, 25),
+            ("smtp", None) => (TlsMode::StartTls, 587),
+            ("smtp", Some("none")) => (TlsMode::None, 25),
             ("smtp", Some("opportunistic")) => (TlsMode::Opportunistic, 587),
             ("smtp", Some("starttls" | "required")) => (TlsMode::StartTls, 587),
             ("smtps", None | Some("implicit")) => (TlsMode::Implicit, 465),
@@ -70,12 +83,6 @@ impl SmtpProvider {
                     "unsupported SMTP URL scheme {scheme:?}: expected smtp or smtps"
                 ))
             }
-        };
-        let host = match url.host() {
-            Some(Host::Domain(domain)) if !domain.is_empty() => domain.to_owned(),
-            Some(Host::Ipv4(addr)) => addr.to_string(),
-            Some(Host::Ipv6(addr)) => addr.to_string(),
-            _ => return Err("SMTP URL has no host".to_owned()),
         };
         let port = url.port().unwrap_or(default_port);
 
@@ -122,6 +129,14 @@ impl SmtpProvider {
     fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
         self.transport.get_or_init(|| self.builder.clone().build())
     }
+}
+
+/// `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Debug for SmtpProvider {

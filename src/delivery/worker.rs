@@ -37,6 +37,8 @@ pub struct Worker {
     wake: Arc<Notify>,
     /// Throttle counters of windows that started longer ago are pruned.
     throttle_horizon_ms: i64,
+    /// Rotated refresh tokens keep their successor this long (then it is forgotten).
+    refresh_grace_ms: i64,
 }
 
 /// What one attempt needs.
@@ -61,6 +63,7 @@ impl Worker {
         let longest_window = config.rate_limit_period_seconds.max(3600);
         Worker {
             throttle_horizon_ms: 2 * 1000 * longest_window as i64,
+            refresh_grace_ms: 1000 * config.refresh_grace_seconds as i64,
             store: outbox.store.clone(),
             handoff: outbox.handoff.clone(),
             sender: Arc::new(Sender {
@@ -145,6 +148,10 @@ impl Worker {
             .await
         {
             tracing::warn!(error = %e, "pruning expired Passage codes and links failed");
+        }
+        let rotated_before = now - self.refresh_grace_ms;
+        if let Err(e) = self.store.forget_successors(rotated_before).await {
+            tracing::warn!(error = %e, "forgetting rotated refresh tokens' successors failed");
         }
         let horizon = now - self.throttle_horizon_ms;
         if let Err(e) = self.store.prune_rate_counters(horizon).await {

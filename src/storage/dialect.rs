@@ -8,6 +8,8 @@ use sqlx::{
     AnyPool, Executor,
 };
 
+use crate::files;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -43,9 +45,11 @@ pub(super) fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     if path != ":memory:" {
         if let Some(parent) = Path::new(path).parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)?;
+                files::private_dir(parent)?;
             }
         }
+        // SQLite gives its WAL and shared-memory files the database file's mode.
+        files::private_file().write(true).create(true).open(path)?;
     }
     Ok(if rest.contains("mode=") {
         format!("sqlite://{rest}")

@@ -149,10 +149,24 @@ impl Store {
         .blob(successor_sealed.to_vec())
     }
 
+    /// Forgets the sealed successors of tokens rotated before `rotated_before` (when their
+    /// grace window ended): a database backup then holds no live token, only digests.
+    pub async fn forget_successors(&self, rotated_before: i64) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "update refresh_tokens set successor_sealed = null
+              where successor_sealed is not null and rotated_at < $1",
+        )
+        .bind(rotated_before)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Revokes every token of a family (reuse of a rotated token, or logout).
     pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<(), Error> {
         sqlx::query(
-            "update refresh_tokens set revoked_at = $2 where family_id = $1 and revoked_at is null",
+            "update refresh_tokens set revoked_at = $2, successor_sealed = null
+              where family_id = $1 and revoked_at is null",
         )
         .bind(family_id)
         .bind(now)
@@ -169,7 +183,7 @@ impl Store {
         now: i64,
     ) -> Result<(), Error> {
         sqlx::query(
-            "update refresh_tokens set revoked_at = $3
+            "update refresh_tokens set revoked_at = $3, successor_sealed = null
               where app_id = $1 and user_id = $2 and revoked_at is null",
         )
         .bind(app_id)

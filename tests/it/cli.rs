@@ -117,3 +117,75 @@ fn app_create_prints_exactly_one_json_object() {
     );
     assert!(!ok);
 }
+
+/// The data folder and everything the server writes into it are the owner's alone: the
+/// database (and its WAL), the generated secret and the development outbox log.
+#[tokio::test]
+async fn the_data_folder_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("KEYHAVEN_DATA_DIR", &data)
+        .env("KEYHAVEN_LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok() {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the server did not come up");
+    let created = Command::new(env!("CARGO_BIN_EXE_keyhaven"))
+        .args(["account", "create", "--name", "Acme"])
+        .env_clear()
+        .env("KEYHAVEN_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    let created: Value = serde_json::from_slice(&created.stdout).unwrap();
+    let sent = http
+        .post(format!("{base}/2fa/v1/otp?number=%2B4915123456789"))
+        .header("apikey", created["apiKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let log = data.join("outbox.log");
+    for _ in 0..100 {
+        if log.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mode = |name: &str| {
+        let path = data.join(name);
+        let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        meta.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data folder");
+    for file in [
+        "keyhaven.db",
+        "keyhaven.db-wal",
+        "keyhaven.db-shm",
+        "secret.key",
+        "outbox.log",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    server.kill().await.unwrap();
+}

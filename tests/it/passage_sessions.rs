@@ -19,6 +19,7 @@ both_backends!(
     passcodes_are_single_use_with_limited_attempts,
     refresh_rotates_with_a_grace_window,
     reuse_after_the_grace_window_revokes_the_family,
+    rotated_tokens_forget_their_successor_after_the_grace_window,
     deactivated_users_cannot_log_in_or_refresh,
     email_passcodes_arrive_over_smtp,
     manage_revokes_a_users_sessions,
@@ -243,6 +244,39 @@ async fn reuse_after_the_grace_window_revokes_the_family(b: Backend) {
         refresh(&app, &app_id, &successor).await.0,
         401,
         "the whole family is revoked"
+    );
+}
+
+/// A rotated token keeps its successor (sealed) only for the grace window: afterwards a copy
+/// of the database, even with the server secret, holds no live refresh token.
+async fn rotated_tokens_forget_their_successor_after_the_grace_window(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let app_id = phone_app(&app).await;
+    let first = register(&app, &app_id).await;
+    let rotated = first["refresh_token"].as_str().unwrap().to_string();
+    let (status, next) = refresh(&app, &app_id, &rotated).await;
+    assert_eq!(status, 201);
+    let successor = next["auth_result"]["refresh_token"].as_str().unwrap();
+    let stored = || async {
+        let digest = keyhaven::crypto::sha256(&rotated);
+        let row = app.store.refresh_token_by_hash(&app_id, &digest).await;
+        row.unwrap().unwrap().row
+    };
+    let grace_ms = 1000 * app.config.refresh_grace_seconds as i64;
+    let now = keyhaven::domain::now_ms();
+    // Housekeeping within the grace window keeps it: parallel tabs still need it.
+    assert_eq!(
+        app.store.forget_successors(now - grace_ms).await.unwrap(),
+        0
+    );
+    assert!(stored().await.successor_sealed.is_some());
+    // Housekeeping after the grace window forgets it, and only that.
+    assert_eq!(app.store.forget_successors(now + 1).await.unwrap(), 1);
+    assert!(stored().await.successor_sealed.is_none());
+    assert_eq!(
+        refresh(&app, &app_id, successor).await.0,
+        201,
+        "the successor itself still works"
     );
 }
 

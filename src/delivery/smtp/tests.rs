@@ -88,7 +88,7 @@ async fn uses_message_subject_for_each_mail() {
 #[tokio::test]
 async fn authenticates_with_percent_decoded_userinfo() {
     let server = TestSmtpServer::start().await;
-    let url = format!("smtp://us%40er:p%3Ass%20w+rd@{}", server.addr());
+    let url = format!("smtp://us%40er:p%3Ass%20w+rd@{}?tls=none", server.addr());
     let provider = SmtpProvider::from_url(&url, FROM).unwrap();
 
     provider
@@ -175,6 +175,21 @@ async fn required_starttls_is_not_skipped() {
 }
 
 #[tokio::test]
+async fn credentials_never_cross_in_clear_unless_asked() {
+    // The test server offers no STARTTLS: a URL with credentials and no `tls=` must not fall
+    // back to plain text, even on this host.
+    let server = TestSmtpServer::start().await;
+    let url = format!("smtp://user:s3cret@{}", server.addr());
+    let provider = SmtpProvider::from_url(&url, FROM).unwrap();
+    let result = provider.send(&email("user@example.org", "x")).await;
+    assert!(
+        matches!(result, Err(DeliveryError::Unavailable(_))),
+        "{result:?}"
+    );
+    assert!(server.mails().is_empty());
+}
+
+#[tokio::test]
 async fn opportunistic_tls_falls_back_to_plain_text() {
     let server = TestSmtpServer::start().await;
     let url = format!("smtp://{}?tls=opportunistic", server.addr());
@@ -213,15 +228,27 @@ async fn invalid_recipient_is_rejected_without_connecting() {
 
 #[test]
 fn parses_url_forms() {
-    let plain = SmtpProvider::from_url("smtp://mail.local:2525", FROM).unwrap();
+    // A relay elsewhere gets STARTTLS unless plain text is asked for.
+    let remote = SmtpProvider::from_url("smtp://mail.local:2525", FROM).unwrap();
     assert_eq!(
-        (plain.host.as_str(), plain.port, plain.tls),
-        ("mail.local", 2525, TlsMode::None)
+        (remote.host.as_str(), remote.port, remote.tls),
+        ("mail.local", 2525, TlsMode::StartTls)
     );
-    assert_eq!(plain.username, None);
-
-    let default_plain = SmtpProvider::from_url("smtp://mail.local", FROM).unwrap();
-    assert_eq!(default_plain.port, 25);
+    assert_eq!(remote.username, None);
+    let remote_default = SmtpProvider::from_url("smtp://mail.local", FROM).unwrap();
+    assert_eq!(
+        (remote_default.port, remote_default.tls),
+        (587, TlsMode::StartTls)
+    );
+    let plain = SmtpProvider::from_url("smtp://mail.local?tls=none", FROM).unwrap();
+    assert_eq!((plain.port, plain.tls), (25, TlsMode::None));
+    // A relay on this host without credentials is plain by default; with them it is not.
+    for local in ["smtp://localhost", "smtp://127.0.0.1:2525", "smtp://[::1]"] {
+        let provider = SmtpProvider::from_url(local, FROM).unwrap();
+        assert_eq!(provider.tls, TlsMode::None, "{local}");
+    }
+    let local_login = SmtpProvider::from_url("smtp://u:p@localhost", FROM).unwrap();
+    assert_eq!(local_login.tls, TlsMode::StartTls);
 
     let starttls = SmtpProvider::from_url("smtp://u:p@mail.local?tls=starttls", FROM).unwrap();
     assert_eq!((starttls.port, starttls.tls), (587, TlsMode::StartTls));

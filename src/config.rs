@@ -77,11 +77,23 @@ pub struct Config {
     pub delivery_limit_per_recipient: u32,
     /// Messages per recipient per hour from all tenants together (0 = off).
     pub delivery_limit_per_recipient_global: u32,
+    /// Messages per hour from one tenant in all (0 = off): a cap on what a leaked key or an
+    /// abused sign-up form can cost.
+    pub delivery_limit_per_tenant: u32,
+    /// SMS and calls per hour to numbers sharing their first `delivery_prefix_digits` digits
+    /// (country code included), from all tenants (0 = off): pumping fraud walks number ranges.
+    pub delivery_limit_per_prefix: u32,
+    pub delivery_prefix_digits: u32,
     /// Comma-separated ISO 3166-1 alpha-2 codes: when set, only numbers of these countries
     /// receive SMS or calls.
     pub country_allow: String,
     /// Comma-separated ISO 3166-1 alpha-2 codes whose numbers never receive SMS or calls.
     pub country_deny: String,
+
+    /// Wrong codes per person (a Passage user, a tyntec account's recipient) per window, over
+    /// all their codes; beyond, verifications answer 429 until the window ends (0 = off).
+    pub verify_failure_limit: u32,
+    pub verify_failure_window_seconds: u64,
 
     pub rate_limit_calls: u32,
     pub rate_limit_period_seconds: u64,
@@ -132,8 +144,13 @@ impl Default for Config {
             delivery_max_attempts: 5,
             delivery_limit_per_recipient: 10,
             delivery_limit_per_recipient_global: 30,
+            delivery_limit_per_tenant: 1000,
+            delivery_limit_per_prefix: 100,
+            delivery_prefix_digits: 7,
             country_allow: String::new(),
             country_deny: String::new(),
+            verify_failure_limit: 10,
+            verify_failure_window_seconds: 3600,
             rate_limit_calls: 100,
             rate_limit_period_seconds: 60,
             refresh_grace_seconds: 30,

@@ -38,8 +38,14 @@ struct DeliveryLabels {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    limit: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    refusals: Family<RefusalLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     otps: Family<OtpLabels, Counter>,
@@ -65,6 +71,12 @@ impl Default for Metrics {
         let otps = Family::<OtpLabels, Counter>::default();
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         let outbox_pending = Gauge::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "send_refusals",
+            "Messages refused by a sending limit (country, recipient, prefix, tenant)",
+            refusals.clone(),
+        );
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -84,6 +96,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry,
+            refusals,
             requests,
             latency,
             otps,
@@ -107,6 +120,11 @@ impl Metrics {
                 result,
             })
             .inc();
+    }
+
+    /// A message refused by the sending limit `limit`.
+    pub fn send_refused(&self, limit: &'static str) {
+        self.refusals.get_or_create(&RefusalLabels { limit }).inc();
     }
 
     pub fn render(&self) -> String {

@@ -39,8 +39,9 @@ pub struct Shared {
 impl AppState {
     pub fn new(config: Config, store: Store, keys: ServerKeys) -> Self {
         let config = Arc::new(config);
+        let metrics = Arc::<Metrics>::default();
         let outbox = Outbox::new(store.clone(), keys.clone());
-        let limits = Limits::new(config.clone(), store.clone());
+        let limits = Limits::new(config.clone(), store.clone(), metrics.clone());
         let passage = Passage::new(
             &config,
             store.clone(),
@@ -52,7 +53,7 @@ impl AppState {
             config,
             store,
             keys,
-            metrics: Arc::default(),
+            metrics,
             outbox,
             limits,
             api_keys: Arc::default(),

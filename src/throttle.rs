@@ -1,8 +1,9 @@
 //! Fixed-window throttles whose counters live in the database, so every node shares them and
-//! they survive restarts. To keep the database off the hot path, a node takes hits from the
-//! shared counter in small leases (a twentieth of the limit, at most 100) and spends them
-//! locally: the limit is never exceeded across nodes; at worst a node's unspent lease makes
-//! the others throttle a little early within that window.
+//! they survive restarts. To keep the database off the hot path, a node takes request hits
+//! from the shared counter in small leases (a twentieth of the limit, at most 100) and spends
+//! them locally: the limit is never exceeded across nodes; at worst a node's unspent lease
+//! makes the others throttle a little early within that window. Sending limits and failure
+//! budgets count each hit in the database: they are rare, and must be exact.
 
 use std::{
     collections::HashMap,
@@ -10,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use crate::{config::Config, domain::now_ms, error::Error, storage::Store};
+use crate::{config::Config, domain::now_ms, error::Error, metrics::Metrics, storage::Store};
 
 /// The limits every surface applies (as the configuration sets them), with the shared
 /// counters behind them. Cheap to clone.
@@ -19,14 +20,16 @@ pub struct Limits {
     throttle: Arc<Throttle>,
     store: Store,
     config: Arc<Config>,
+    metrics: Arc<Metrics>,
 }
 
 impl Limits {
-    pub fn new(config: Arc<Config>, store: Store) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, metrics: Arc<Metrics>) -> Self {
         Limits {
             throttle: Arc::default(),
             store,
             config,
+            metrics,
         }
     }
 
@@ -37,7 +40,9 @@ impl Limits {
             self.config.rate_limit_calls,
             self.config.rate_limit_period_seconds,
         );
-        self.throttle.hit(&self.store, bucket, limit, period).await
+        self.throttle
+            .hit(&self.store, bucket, limit, period, true)
+            .await
     }
 
     /// The country policy (`country_allow`, `country_deny`) for a number of `region`: SMS
@@ -46,25 +51,110 @@ impl Limits {
         if self.config.country_allowed(region) {
             Ok(())
         } else {
+            self.metrics.send_refused("country");
             Err(Error::Forbidden(
                 "numbers of this country cannot receive codes here".into(),
             ))
         }
     }
 
-    /// The per-recipient message limits, a guard against SMS pumping and mail bombing: one per
-    /// tenant (a tyntec account, a Passage app), so that one tenant's sends cannot lock a
-    /// person out of another's, and a higher one across tenants.
-    pub async fn recipient(&self, tenant: &str, recipient: &str) -> Result<(), Error> {
-        let per_tenant = self.config.delivery_limit_per_recipient;
-        let global = self.config.delivery_limit_per_recipient_global;
-        let bucket = format!("recipient:{tenant}:{recipient}");
-        self.throttle
-            .hit(&self.store, &bucket, per_tenant, 3600)
-            .await?;
-        let bucket = format!("recipient:{recipient}");
-        self.throttle.hit(&self.store, &bucket, global, 3600).await
+    /// The sending limits, guards against SMS pumping and mail bombing, for a message from
+    /// `tenant` (a tyntec account, a Passage app) to `to`: the tenant's hourly cap; the
+    /// recipient's, per tenant (so that one tenant's sends cannot lock a person out of
+    /// another's) and across tenants; and for numbers (`phone`) their prefix's.
+    pub async fn sending(&self, tenant: &str, to: &str, phone: bool) -> Result<(), Error> {
+        let c = &self.config;
+        let prefix = to
+            .get(..1 + c.delivery_prefix_digits as usize)
+            .filter(|_| phone)
+            .unwrap_or(to);
+        let checks = [
+            (
+                "tenant",
+                format!("sends:{tenant}"),
+                c.delivery_limit_per_tenant,
+            ),
+            (
+                "recipient",
+                format!("recipient:{tenant}:{to}"),
+                c.delivery_limit_per_recipient,
+            ),
+            (
+                "recipient",
+                format!("recipient:{to}"),
+                c.delivery_limit_per_recipient_global,
+            ),
+            (
+                "prefix",
+                format!("prefix:{prefix}"),
+                if phone {
+                    c.delivery_limit_per_prefix
+                } else {
+                    0
+                },
+            ),
+        ];
+        for (limit_name, bucket, limit) in checks {
+            let hit = self
+                .throttle
+                .hit(&self.store, &bucket, limit, 3600, false)
+                .await;
+            if let Err(e @ Error::RateLimited { .. }) = hit {
+                self.metrics.send_refused(limit_name);
+                return Err(e);
+            }
+            hit?;
+        }
+        Ok(())
     }
+}
+
+/// The window a failure budget counts in.
+#[derive(Debug, Clone, Copy)]
+pub struct FailureWindow {
+    pub start: i64,
+    end: i64,
+}
+
+impl Limits {
+    /// The current window of the failure budgets.
+    pub fn failure_window(&self) -> FailureWindow {
+        let now = now_ms();
+        let length = (self.config.verify_failure_window_seconds.max(1) as i64).saturating_mul(1000);
+        let start = now - now.rem_euclid(length);
+        FailureWindow {
+            start,
+            end: start + length,
+        }
+    }
+
+    /// Refuses a verification once `failures` wrong codes were counted in `window` for one
+    /// person (`verify_failure_limit`; 0 turns it off): with a code resent ten times an
+    /// hour, per-code attempts alone would allow dozens of guesses an hour.
+    pub fn within_failure_budget(&self, failures: i64, window: FailureWindow) -> Result<(), Error> {
+        let limit = i64::from(self.config.verify_failure_limit);
+        if limit == 0 || failures < limit {
+            return Ok(());
+        }
+        let retry_after_ms = (window.end - now_ms()).max(1000);
+        Err(Error::RateLimited {
+            retry_after: Duration::from_millis(retry_after_ms as u64),
+        })
+    }
+
+    /// Counts a wrong code against `bucket` (a [`failure_bucket`]).
+    pub async fn count_failure(&self, bucket: &str, window: FailureWindow) -> Result<(), Error> {
+        if self.config.verify_failure_limit > 0 {
+            self.store.count_hits(bucket, window.start, 1).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The failure budget of `subject` (a user id, a phone number) within `tenant` (a Passage app,
+/// a tyntec account). The storage layer reads it by the same name.
+pub fn failure_bucket(tenant: &str, subject: &str) -> String {
+    format!("verify:{tenant}:{subject}")
 }
 
 #[derive(Debug, Default)]
@@ -83,13 +173,17 @@ const MAX_BUCKETS: usize = 10_000;
 
 impl Throttle {
     /// Counts one hit in `bucket` for a window of `period_secs`; `RateLimited` once `limit` hits
-    /// were counted in the current window. A limit of 0 turns the throttle off.
+    /// were counted in the current window. A limit of 0 turns the throttle off. `leased` hits
+    /// are taken from the shared counter in leases (for request throttles on the hot path);
+    /// others one by one, exactly (a burst of concurrent requests would otherwise lease far
+    /// more than it spends and refuse early).
     async fn hit(
         &self,
         store: &Store,
         bucket: &str,
         limit: u32,
         period_secs: u64,
+        leased: bool,
     ) -> Result<(), Error> {
         if limit == 0 || period_secs == 0 {
             return Ok(());
@@ -101,17 +195,24 @@ impl Throttle {
             return Ok(());
         }
         let limit = i64::from(limit);
-        let chunk = (limit / 20).clamp(1, 100);
+        let chunk = if leased {
+            (limit / 20).clamp(1, 100)
+        } else {
+            1
+        };
         let count = store.count_hits(bucket, window_start, chunk).await?;
         // This lease holds the hits (count - chunk, count]; those above the limit are void.
         let granted = chunk.min(limit - (count - chunk)).max(0);
-        if granted == 0 {
+        // Concurrent requests of this node may have leased more than they spent.
+        if granted == 0 && !self.take_local(bucket, window_start) {
             let retry_after_ms = (window_start + period_ms - now).max(1000);
             return Err(Error::RateLimited {
                 retry_after: Duration::from_millis(retry_after_ms as u64),
             });
         }
-        self.add_lease(bucket, window_start, granted - 1);
+        if granted > 1 {
+            self.add_lease(bucket, window_start, granted - 1);
+        }
         Ok(())
     }
 

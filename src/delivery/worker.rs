@@ -60,7 +60,10 @@ impl Worker {
         let max_attempts = config.delivery_max_attempts;
         // Counters are kept for two of the longest throttle windows (the per-recipient one
         // is an hour).
-        let longest_window = config.rate_limit_period_seconds.max(3600);
+        let longest_window = config
+            .rate_limit_period_seconds
+            .max(config.verify_failure_window_seconds)
+            .max(3600);
         Worker {
             throttle_horizon_ms: 2 * 1000 * longest_window as i64,
             refresh_grace_ms: 1000 * config.refresh_grace_seconds as i64,

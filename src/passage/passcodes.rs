@@ -11,6 +11,7 @@ use crate::{
     domain::{now_ms, UserStatus},
     error::Error,
     storage::{PasscodeRow, Store, Unit},
+    throttle::failure_bucket,
 };
 
 /// Wrong codes allowed per passcode.
@@ -67,12 +68,18 @@ pub async fn activate(
     code: &str,
 ) -> Result<AuthResult, Error> {
     // An unknown passcode is a wrong credential, not a missing resource.
-    let found = p.store.get_passcode(&app.id, otp_id).await?;
-    let passcode = found.ok_or(Error::Unauthenticated)?;
-    if passcode.user_status == UserStatus::Inactive {
+    let window = p.limits.failure_window();
+    let found = p
+        .store
+        .passcode_for_check(&app.id, otp_id, window.start)
+        .await?;
+    let found = found.ok_or(Error::Unauthenticated)?;
+    if found.row.user_status == UserStatus::Inactive {
         return Err(Error::Inactive);
     }
-    let passcode = passcode.row;
+    // Too many wrong codes for this user lately: not even a right one is taken now.
+    p.limits.within_failure_budget(found.failures, window)?;
+    let passcode = found.row.row;
     // The stored hash never changes: comparing before the conditional update is race-free.
     let correct =
         crypto::constant_time_eq(&p.keys.code_hash(otp_id, code.trim()), &passcode.code_hash);
@@ -86,6 +93,8 @@ pub async fn activate(
         }
     };
     if !correct {
+        let bucket = failure_bucket(&app.id, &passcode.user_id);
+        p.limits.count_failure(&bucket, window).await?;
         return match p.store.count_wrong_passcode(otp_id, now).await? {
             Some(attempts) if attempts >= passcode.max_attempts => Err(Error::TooManyAttempts),
             Some(_) => Err(Error::WrongCode),

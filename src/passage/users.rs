@@ -64,10 +64,11 @@ impl Identifier {
     }
 
     /// Whether a message may go to this identifier now: the country policy for numbers, and
-    /// the per-recipient limits of `app` and of all tenants.
+    /// the sending limits.
     pub async fn may_receive(&self, p: &Passage, app: &App) -> Result<(), Error> {
         self.reachable(p)?;
-        p.limits.recipient(&app.id, self.as_str()).await
+        let phone = matches!(self, Identifier::Phone(_));
+        p.limits.sending(&app.id, self.as_str(), phone).await
     }
 
     /// The country policy: SMS and calls reach only the countries it allows.

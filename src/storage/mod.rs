@@ -26,6 +26,7 @@ pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, Settlement};
+pub use rate_limits::WithFailures;
 pub use sessions::{PasscodeRow, RefreshTokenRow, WithUserStatus};
 use unit::GroupWriter;
 pub use unit::{Filtered, Statement, Unit};

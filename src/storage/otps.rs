@@ -1,7 +1,10 @@
 //! tyntec OTPs and their event history. Every state change is one conditional statement, so
 //! concurrent checks settle in the database.
 
-use super::{Statement, Store, Unit};
+use super::{
+    rate_limits::{failures_column, WithFailures},
+    Statement, Store, Unit,
+};
 use crate::domain::{OtpStatus, Via};
 use crate::error::{Error, Resource};
 
@@ -94,6 +97,26 @@ impl Store {
         sqlx::query_as(&sql)
             .bind(id)
             .bind(account_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(Error::NotFound(Resource::Otp))
+    }
+
+    /// An OTP about to be checked, with its recipient's failures in the window starting at
+    /// `window_start`.
+    pub async fn otp_for_check(
+        &self,
+        account_id: &str,
+        id: &str,
+        window_start: i64,
+    ) -> Result<WithFailures<OtpRow>, Error> {
+        let failures = failures_column("account_id", "number", "$3");
+        let sql =
+            format!("select {COLUMNS}, {failures} from otps where id = $1 and account_id = $2");
+        sqlx::query_as(&sql)
+            .bind(id)
+            .bind(account_id)
+            .bind(window_start)
             .fetch_optional(&self.read)
             .await?
             .ok_or(Error::NotFound(Resource::Otp))

@@ -3,6 +3,25 @@
 use super::Store;
 use crate::error::Error;
 
+/// A row read for a verification, with the wrong codes counted against its person in the
+/// current failure window (the counter `verify:{tenant}:{subject}`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WithFailures<T> {
+    #[sqlx(flatten)]
+    pub row: T,
+    pub failures: i64,
+}
+
+/// SQL for the failures of the counter named `verify:` `tenant` `:` `subject` (two SQL
+/// expressions) in the window starting at parameter `window`.
+pub(super) fn failures_column(tenant: &str, subject: &str, window: &str) -> String {
+    format!(
+        "coalesce((select r.count from rate_counters r
+                    where r.bucket = 'verify:' || {tenant} || ':' || {subject}
+                      and r.window_start = {window}), 0) as failures"
+    )
+}
+
 impl Store {
     /// Counts `hits` in `bucket`'s window starting at `window_start`; returns the count
     /// including them.

@@ -1,7 +1,10 @@
 //! Passage one-time passcodes and refresh tokens. Use and rotation are single conditional
 //! statements, so concurrent activations and refreshes settle in the database.
 
-use super::{Filtered, Statement, Store};
+use super::{
+    rate_limits::{failures_column, WithFailures},
+    Filtered, Statement, Store,
+};
 use crate::{
     domain::{Channel, UserStatus},
     error::Error,
@@ -59,21 +62,27 @@ impl Store {
         .text(p.channel.as_str().to_string())
     }
 
-    pub async fn get_passcode(
+    /// A passcode about to be checked, with its user's status and failures in the window
+    /// starting at `window_start`.
+    pub async fn passcode_for_check(
         &self,
         app_id: &str,
         id: &str,
-    ) -> Result<Option<WithUserStatus<PasscodeRow>>, Error> {
-        Ok(sqlx::query_as(
+        window_start: i64,
+    ) -> Result<Option<WithFailures<WithUserStatus<PasscodeRow>>>, Error> {
+        let failures = failures_column("p.app_id", "p.user_id", "$3");
+        let sql = format!(
             "select p.id, p.app_id, p.user_id, p.channel, p.code_hash, p.attempts, p.max_attempts,
-                    p.expires_at, p.used_at, p.created_at, u.status as user_status
+                    p.expires_at, p.used_at, p.created_at, u.status as user_status, {failures}
                from passcodes p join users u on u.id = p.user_id
-              where p.app_id = $1 and p.id = $2",
-        )
-        .bind(app_id)
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?)
+              where p.app_id = $1 and p.id = $2"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(id)
+            .bind(window_start)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     /// Counts a wrong code on an unused, unexpired passcode with attempts left. Returns the

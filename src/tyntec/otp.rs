@@ -11,6 +11,7 @@ use crate::{
     error::{Error, Resource},
     state::AppState,
     storage::{ApplicationSettings, OtpEventRow, OtpFilter, OtpRow, Store, Unit},
+    throttle::failure_bucket,
 };
 
 /// A parsed send request.
@@ -60,7 +61,9 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         }
     };
     s.limits.country(req.number.region())?;
-    s.limits.recipient(account_id, req.number.as_str()).await?;
+    s.limits
+        .sending(account_id, req.number.as_str(), true)
+        .await?;
 
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
@@ -113,7 +116,7 @@ pub async fn resend(
 ) -> Result<OtpRow, Error> {
     let current = live(s, account_id, id).await?;
     let number = PhoneNumber::parse(&current.number, None)?;
-    s.limits.recipient(account_id, &current.number).await?;
+    s.limits.sending(account_id, &current.number, true).await?;
     // The application may have been deleted since: its OTPs still resend with defaults.
     let settings = match s
         .store
@@ -161,7 +164,9 @@ pub async fn resend(
 /// Checks a code. Ok → VERIFIED. The attempt count and the final state are settled by one
 /// conditional update, so of many concurrent correct checks exactly one succeeds.
 pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Result<OtpRow, Error> {
-    let otp = s.store.get_otp(account_id, id).await?;
+    let window = s.limits.failure_window();
+    let found = s.store.otp_for_check(account_id, id, window.start).await?;
+    let otp = found.row;
     if otp.deleted_at.is_some() || otp.status != OtpStatus::Active {
         return Err(Error::Gone);
     }
@@ -169,6 +174,8 @@ pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Res
     if otp.expires_at <= now {
         return Err(expire(s, id, now).await?);
     }
+    // Too many wrong codes for this recipient lately: not even a right one is taken now.
+    s.limits.within_failure_budget(found.failures, window)?;
     // The stored hash never changes, so comparing before the update is race-free.
     let verified = OtpCode::for_check(input, otp.code_length as usize)
         .map(|code| s.keys.code_hash(id, code.expose()))
@@ -181,6 +188,10 @@ pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Res
             Error::Gone
         });
     };
+    if updated.status != OtpStatus::Verified {
+        let bucket = failure_bucket(account_id, &otp.number);
+        s.limits.count_failure(&bucket, window).await?;
+    }
     match updated.status {
         OtpStatus::Verified => {
             s.metrics.otp("verified");

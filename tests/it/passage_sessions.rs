@@ -17,6 +17,7 @@ use crate::{
 both_backends!(
     register_and_login_by_sms_passcode,
     passcodes_are_single_use_with_limited_attempts,
+    wrong_passcodes_spend_the_users_budget,
     refresh_rotates_with_a_grace_window,
     reuse_after_the_grace_window_revokes_the_family,
     rotated_tokens_forget_their_successor_after_the_grace_window,
@@ -181,6 +182,43 @@ async fn passcodes_are_single_use_with_limited_attempts(b: Backend) {
     )
     .await;
     assert_eq!(status, 401, "the right code after the attempts are used up");
+}
+
+/// Wrong passcodes count against the user across passcodes: past the budget, the right code
+/// of a fresh passcode answers 429 until the window ends.
+async fn wrong_passcodes_spend_the_users_budget(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.verify_failure_limit = 3;
+        c.verify_failure_window_seconds = 86_400;
+    })
+    .await;
+    let app_id = phone_app(&app).await;
+    register(&app, &app_id).await;
+    let login = || async {
+        let (_, started) = post(&app, &app_id, "/login/otp", json!({"identifier": PHONE})).await;
+        let code = code_in(app.receiver.next_for(PHONE).await["text"].as_str().unwrap());
+        (started["otp_id"].as_str().unwrap().to_string(), code)
+    };
+    let activate = |otp_id: String, code: String| {
+        let url = app.url(&format!("/v1/apps/{app_id}/otp/activate"));
+        let body = json!({"otp": code, "otp_id": otp_id});
+        app.send_full(app.http.post(url).json(&body))
+    };
+    let wrong_for = |code: &str| if code == "000000" { "111111" } else { "000000" }.to_string();
+    for _ in 0..3 {
+        let (otp_id, code) = login().await;
+        let (status, _, body) = activate(otp_id, wrong_for(&code)).await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (otp_id, code) = login().await;
+    let refused = activate(otp_id.clone(), code.clone()).await;
+    crate::harness::assert_passage_rate_limited(&refused, 86_400);
+    // The refusal spent nothing: the code stays refused, not used up, until the window ends.
+    let (status, _, body) = activate(otp_id, code).await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (429, &json!("rate_limited"))
+    );
 }
 
 async fn refresh(app: &TestApp, app_id: &str, token: &str) -> (reqwest::StatusCode, Value) {

@@ -20,6 +20,7 @@ both_backends!(
     per_recipient_limit_stops_pumping,
     resends_are_limited,
     country_lists_guard_destinations,
+    number_ranges_and_tenants_have_hourly_caps,
 );
 
 async fn two_nodes_send_each_message_once(b: Backend) {
@@ -222,4 +223,51 @@ async fn country_lists_guard_destinations(b: Backend) {
         0,
         "nothing went to the denied country"
     );
+}
+
+/// Pumping walks a number range, and a leaked key sends to anyone: sends per number prefix
+/// (from every tenant) and per tenant are capped per hour, answered 429 and counted.
+async fn number_ranges_and_tenants_have_hourly_caps(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.delivery_limit_per_prefix = 2;
+        c.delivery_prefix_digits = 7;
+        c.delivery_limit_per_tenant = 4;
+    })
+    .await;
+    let send = |key: &str, number: &str| {
+        let url = app.url(&format!(
+            "/2fa/v1/otp?number={}",
+            crate::harness::urlencode(number)
+        ));
+        app.send_full(app.http.post(url).header("apikey", key))
+    };
+    // +49 1512 3…: two sends to the range, then it is closed, also to another tenant.
+    assert_eq!(send(&app.key, "+4915123456789").await.0, 200);
+    let p = create_app(&app, |s| s.allowed_identifier = "phone".into()).await;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &p.app_id,
+        "/register/otp",
+        None,
+        Some(json!({"identifier": "+4915123000001"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_tyntec_rate_limited(&send(&app.key, "+4915123999999").await, 3600);
+    // Other ranges go on, until the account's own cap (4, the refused send included).
+    assert_eq!(send(&app.key, "+4917012345678").await.0, 200);
+    assert_eq!(send(&app.key, "+4916012345678").await.0, 200);
+    assert_tyntec_rate_limited(&send(&app.key, "+4915712345678").await, 3600);
+    // Another account has its own cap.
+    let (_, other) = app.other_account().await;
+    assert_eq!(send(&other, "+4915712345678").await.0, 200);
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for refused in [
+        "keyhaven_send_refusals_total{limit=\"prefix\"} 1",
+        "keyhaven_send_refusals_total{limit=\"tenant\"} 1",
+    ] {
+        assert!(metrics.contains(refused), "{refused} in {metrics}");
+    }
 }

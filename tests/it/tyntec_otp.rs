@@ -25,6 +25,7 @@ both_backends!(
     tenant_isolation,
     state_survives_a_restart,
     expired_otps_are_pruned,
+    wrong_codes_for_a_number_spend_one_budget,
 );
 
 /// The seed: `POST /otp?number=004989202451100`, then check → 202 VERIFIED.
@@ -544,4 +545,71 @@ pub async fn wait_for_events(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("events of {id} never reached the expected state");
+}
+
+/// Wrong codes count against the recipient across all of an account's OTPs: past the budget,
+/// even the right code of a fresh OTP answers 429 (and counts no attempt), while other
+/// recipients and other accounts go on.
+async fn wrong_codes_for_a_number_spend_one_budget(b: Backend) {
+    let app = TestApp::spawn_with(b, |c| {
+        c.verify_failure_limit = 4;
+        c.verify_failure_window_seconds = 86_400;
+    })
+    .await;
+    let number = "+4915123456789";
+    let check = |id: &str, code: &str| {
+        app.send_full(
+            app.http
+                .post(app.url(&format!("/2fa/v1/otp/{id}/check?otpCode={code}")))
+                .header("apikey", &app.key),
+        )
+    };
+    let wrong_for = |code: &str| if code == "0000" { "1111" } else { "0000" }.to_string();
+    // Three wrong codes lock the first OTP (3 attempts), a fourth goes to a second one.
+    let (first, text) = app.send_otp("via=SMS", number).await;
+    let wrong = wrong_for(&code_in(&text));
+    let first_id = first["otpId"].as_str().unwrap();
+    let statuses = [
+        check(first_id, &wrong).await.0,
+        check(first_id, &wrong).await.0,
+        check(first_id, &wrong).await.0,
+    ];
+    assert_eq!(statuses.map(|s| s.as_u16()), [401, 401, 403]);
+    let (second, text) = app.send_otp("via=SMS", number).await;
+    let code = code_in(&text);
+    let second_id = second["otpId"].as_str().unwrap();
+    assert_eq!(check(second_id, &wrong_for(&code)).await.0, 401);
+    let refused = check(second_id, &code).await;
+    crate::harness::assert_tyntec_rate_limited(&refused, 86_400);
+    let (_, status) = app.get(&format!("/2fa/v1/otp/{second_id}")).await;
+    assert_eq!(
+        status["attemptCount"], 1,
+        "the refused check counted no attempt"
+    );
+    // Another number of the account, and the same number at another account, go on.
+    let (other, text) = app.send_otp("via=SMS", "+4915198765432").await;
+    let other_id = other["otpId"].as_str().unwrap();
+    assert_eq!(check(other_id, &code_in(&text)).await.0, 202);
+    let (_, other_key) = app.other_account().await;
+    let url = app.url(&format!(
+        "/2fa/v1/otp?number={}",
+        crate::harness::urlencode(number)
+    ));
+    let (status, theirs) = app
+        .send(app.http.post(url).header("apikey", &other_key))
+        .await;
+    assert_eq!(status, 200, "{theirs}");
+    let text = app.receiver.next_for(number).await["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let theirs_id = theirs["otpId"].as_str().unwrap();
+    let url = app.url(&format!(
+        "/2fa/v1/otp/{theirs_id}/check?otpCode={}",
+        code_in(&text)
+    ));
+    let (status, _) = app
+        .send(app.http.post(url).header("apikey", &other_key))
+        .await;
+    assert_eq!(status, 202);
 }

@@ -8,7 +8,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 
 use crate::{error::Error, storage::Store, ttl_cache::TtlCache};
 
-pub const TTL: Duration = Duration::from_secs(10);
+pub const TTL: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct KeyCache {

@@ -245,7 +245,7 @@ fn log_accepted(provider: &str, message: &Message, receipt: &Receipt) {
     tracing::info!(
         provider,
         channel = %message.channel,
-        to = %message.to,
+        to = %super::masked(&message.to),
         reference = %message.reference,
         provider_message_id = receipt.provider_message_id.as_deref(),
         "message accepted by provider"

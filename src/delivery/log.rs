@@ -75,7 +75,7 @@ impl Provider for LogProvider {
         tracing::info!(
             provider = "log",
             channel = %message.channel,
-            to = %message.to,
+            to = %super::masked(&message.to),
             reference = %message.reference,
             path = %self.path.display(),
             "message written to delivery log"

@@ -288,3 +288,40 @@ impl Handoff {
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// A recipient as logs show it: enough to tell messages apart, not enough to contact anyone.
+/// `+4915123456789` → `+49151*****789`, `ann.smith@example.com` → `a***@example.com`.
+pub fn masked(to: &str) -> String {
+    match to.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => {
+            let chars: Vec<char> = to.chars().collect();
+            if chars.len() <= 9 {
+                return "*".repeat(chars.len());
+            }
+            let (head, tail) = (&chars[..6], &chars[chars.len() - 3..]);
+            let hidden = "*".repeat(chars.len() - 9);
+            format!(
+                "{}{hidden}{}",
+                String::from_iter(head),
+                String::from_iter(tail)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::masked;
+
+    #[test]
+    fn recipients_are_masked_for_logs() {
+        assert_eq!(masked("+4915123456789"), "+49151*****789");
+        assert_eq!(masked("ann.smith@example.com"), "a***@example.com");
+        assert_eq!(masked("+1234"), "*****");
+        assert_eq!(masked("@example.com"), "***@example.com");
+    }
+}

@@ -189,7 +189,7 @@ impl Provider for SmtpProvider {
         tracing::info!(
             provider = "smtp",
             channel = %message.channel,
-            to = %message.to,
+            to = %super::masked(&message.to),
             reference = %message.reference,
             "email accepted by SMTP relay"
         );

@@ -27,6 +27,8 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 const KEEP_SETTLED_MS: i64 = 7 * 24 * 3600 * 1000;
 /// OTPs and their history are kept this long after they expire.
 const KEEP_OTPS_MS: i64 = 30 * 24 * 3600 * 1000;
+/// Sign-ups whose identifier was never verified are dropped after a week.
+const KEEP_PENDING_MS: i64 = 7 * 24 * 3600 * 1000;
 
 pub struct Worker {
     store: Store,
@@ -151,6 +153,9 @@ impl Worker {
             .await
         {
             tracing::warn!(error = %e, "pruning expired Passage codes and links failed");
+        }
+        if let Err(e) = self.store.prune_pending_users(now - KEEP_PENDING_MS).await {
+            tracing::warn!(error = %e, "pruning abandoned sign-ups failed");
         }
         let rotated_before = now - self.refresh_grace_ms;
         if let Err(e) = self.store.forget_successors(rotated_before).await {

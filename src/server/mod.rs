@@ -5,6 +5,7 @@ mod listen;
 use std::{any::Any, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
+    extract::DefaultBodyLimit,
     http::StatusCode,
     middleware,
     response::{IntoResponse, Response},
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(passage_manage::router())
                 .fallback(passage_http::unknown_route)
                 .method_not_allowed_fallback(passage_http::wrong_method)
+                .layer(DefaultBodyLimit::max(64 * 1024))
                 .layer(CatchPanicLayer::custom(passage_http::panic_response)),
         )
         .merge(operator)

@@ -232,6 +232,16 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes users still pending (their identifier never verified) created before
+    /// `created_before`: abandoned sign-ups, which would otherwise hold their identifier.
+    pub async fn prune_pending_users(&self, created_before: i64) -> Result<u64, Error> {
+        let done = sqlx::query("delete from users where status = 'pending' and created_at < $1")
+            .bind(created_before)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The SHA-256 of an app's API key, for comparison in constant time.
     pub async fn app_key_hash(&self, app_id: &str) -> Result<Option<Vec<u8>>, Error> {
         let row: Option<(Vec<u8>,)> =

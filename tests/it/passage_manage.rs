@@ -17,6 +17,7 @@ both_backends!(
     another_apps_key_gets_nothing,
     auth_identifier_check_and_public_signup,
     requests_are_throttled_per_client_and_per_key,
+    abandoned_sign_ups_are_pruned,
 );
 
 struct Passage {
@@ -546,4 +547,33 @@ async fn requests_are_throttled_per_client_and_per_key(b: Backend) {
             .await;
         assert_passage_rate_limited(&refused, window);
     }
+}
+
+/// A sign-up whose identifier is never verified does not hold it for ever: housekeeping drops
+/// pending users after a while, and only them.
+async fn abandoned_sign_ups_are_pruned(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = passage_app_with(&app, |s| s.require_identifier_verification = true).await;
+    let url = app.url(&format!("/v1/apps/{}/users", p.app_id));
+    let body = json!({"identifier": "left@example.com"});
+    let (status, pending) = app.send(app.http.post(&url).json(&body)).await;
+    assert_eq!(status, 201, "{pending}");
+    let body = json!({"email": "kept@example.com"});
+    let (status, active) = p.call(&app, Method::POST, "/users", Some(body)).await;
+    assert_eq!(status, 201, "{active}");
+    let user = |created: &Value| format!("/users/{}", created["user"]["id"].as_str().unwrap());
+    let (_, read) = p.call(&app, Method::GET, &user(&pending), None).await;
+    assert_eq!(read["user"]["status"], "pending", "{read}");
+    // As if the housekeeping ran once the pending user had waited long enough.
+    let later = keyhaven::domain::now_ms() + 1;
+    assert_eq!(app.store.prune_pending_users(later).await.unwrap(), 1);
+    let (status, body) = p.call(&app, Method::GET, &user(&pending), None).await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (404, &json!("user_not_found"))
+    );
+    assert_eq!(p.call(&app, Method::GET, &user(&active), None).await.0, 200);
+    // The identifier is free again.
+    let body = json!({"identifier": "left@example.com"});
+    assert_eq!(app.send(app.http.post(&url).json(&body)).await.0, 201);
 }

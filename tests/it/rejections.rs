@@ -82,6 +82,10 @@ async fn passage_rejections_are_passage_shaped(b: Backend) {
         .body(r#"{"identifier":"nobody@example.com"}"#);
     let (status, body) = app.send(request).await;
     assert_passage(status, &body, 404, "user_not_found");
+    let huge = serde_json::json!({"identifier": "a".repeat(100 * 1024)});
+    let request = app.http.post(&url).json(&huge);
+    let (status, body) = app.send(request).await;
+    assert_passage(status, &body, 413, "invalid_request");
     // The resource decides the code of a 404.
     let (status, body) = call(&app, Method::GET, &p.app_id, "/users/nobody", key, None).await;
     assert_passage(status, &body, 404, "user_not_found");

@@ -10,7 +10,8 @@ use crate::{
 both_backends!(
     bad_requests_get_json_errors,
     keys_are_checked,
-    throttling_answers_429
+    throttling_answers_429,
+    revoked_keys_stop_within_a_second,
 );
 
 fn assert_error(status: reqwest::StatusCode, body: &Value, expected: u16, what: &str) {
@@ -202,4 +203,30 @@ async fn throttling_answers_429(b: Backend) {
         )
         .await;
     assert_eq!(status, 200);
+}
+
+/// Keys are cached per node; a revocation (from the CLI, or another node) holds everywhere
+/// within a second.
+async fn revoked_keys_stop_within_a_second(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let second = app.another_node().await;
+    let (key_id, key) = keyhaven::tyntec::accounts::create_key(&app.store, &app.account_id, "ci")
+        .await
+        .unwrap();
+    let list = |base: &str| {
+        let url = format!("{base}/2fa/v1/application/");
+        app.send(app.http.get(url).header("apikey", &key))
+    };
+    // Both nodes have the key cached now.
+    assert_eq!(list(&app.base).await.0, 200);
+    assert_eq!(list(&second.base).await.0, 200);
+    app.store
+        .revoke_api_key(&key_id, keyhaven::domain::now_ms())
+        .await
+        .unwrap();
+    tokio::time::sleep(keyhaven::key_cache::TTL).await;
+    for base in [&app.base, &second.base] {
+        let (status, body) = list(base).await;
+        assert_eq!(status, 401, "{body}");
+    }
 }

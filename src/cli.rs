@@ -11,7 +11,10 @@ use crate::{
     delivery::Providers,
     domain::now_ms,
     files,
-    passage::apps::{self, AppChanges, AppSettings, NewApp},
+    passage::{
+        app_keys,
+        apps::{self, AppChanges, AppSettings, NewApp},
+    },
     server,
     state::AppState,
     storage::{Backend, Store},
@@ -116,6 +119,17 @@ enum AppCommand {
     List,
     /// Sign with a new key; the old one stays published until its tokens have expired.
     RotateKey { app_id: String },
+    /// Create another API key for the Manage API; prints `{"api_key", "secret"}` (the secret
+    /// only this once).
+    CreateApiKey {
+        app_id: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List an app's API keys (never their secrets).
+    ListApiKeys { app_id: String },
+    /// Revoke an API key at once; an app's last key cannot be revoked.
+    RevokeApiKey { app_id: String, key_id: String },
 }
 
 #[derive(Subcommand)]
@@ -292,6 +306,20 @@ async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
         Command::App(AppCommand::RotateKey { app_id }) => {
             let kid = apps::rotate_key(passage, &app_id).await?;
             json!({"app_id": app_id, "kid": kid})
+        }
+        Command::App(AppCommand::CreateApiKey { app_id, name }) => {
+            let app = passage.app(&app_id).await?;
+            let (key, secret) = app_keys::create(passage, &app, &name).await?;
+            json!({"api_key": key, "secret": secret})
+        }
+        Command::App(AppCommand::ListApiKeys { app_id }) => {
+            let app = passage.app(&app_id).await?;
+            json!(app_keys::list(passage, &app).await?)
+        }
+        Command::App(AppCommand::RevokeApiKey { app_id, key_id }) => {
+            let app = passage.app(&app_id).await?;
+            app_keys::revoke(passage, &app, &key_id).await?;
+            json!({"revoked": key_id})
         }
         Command::Serve | Command::Bench(_) => return Ok(()),
     };

@@ -1,6 +1,6 @@
 //! HTTP plumbing every surface shares: extractors whose rejections answer in the surface's own
-//! error shape (never axum's plain-text bodies), and what every error answer carries besides
-//! its body.
+//! error shape (never axum's plain-text bodies), what every error answer carries besides its
+//! body, and the deadline on request bodies.
 
 use std::{
     future::Future,
@@ -12,7 +12,7 @@ use std::{
 use axum::{
     body::{Body, Bytes, HttpBody},
     extract::Request,
-    http::{header, HeaderValue},
+    http::{header, HeaderMap, HeaderValue},
     middleware::Next,
     response::Response,
 };
@@ -38,9 +38,9 @@ pub fn finish_error(mut response: Response, error: &Error) -> Response {
 }
 
 /// Whether the request says its body is JSON: `application/json` or any `+json` type.
-pub fn is_json(headers: &axum::http::HeaderMap) -> bool {
+pub fn is_json(headers: &HeaderMap) -> bool {
     headers
-        .get(axum::http::header::CONTENT_TYPE)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|v| {

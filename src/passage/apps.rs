@@ -7,6 +7,7 @@ use serde_json::Value;
 
 pub use super::settings::{AppChanges, AppSettings, UserMetadataField};
 use super::{
+    app_keys,
     wire::{AppObject, Jwks, OpenIdConfiguration},
     Passage,
 };
@@ -73,10 +74,11 @@ pub async fn create(p: &Passage, new: NewApp) -> Result<(App, String), Error> {
         created_at: now,
         updated_at: now,
     };
-    let api_key = format!("kh_{}", crypto::random_token());
+    let (_, api_key, insert_key) = app_keys::new_key(&id, "default", now);
     let signing = new_signing_key(keys, &id, now)?;
     let unit = Unit::all(vec![
         Store::insert_app(&row, &crypto::sha256(&api_key)),
+        insert_key,
         Store::insert_signing_key(&signing),
     ]);
     store.commit(unit).await?;
@@ -107,14 +109,12 @@ fn app_name(name: &str) -> Result<String, Error> {
     Ok(name.to_string())
 }
 
-/// The app `app_id` when `api_key` is its API key (compared in constant time).
+/// The app `app_id` when `api_key` is one of its unrevoked API keys (found by digest).
 pub async fn by_key(p: &Passage, app_id: &str, api_key: &str) -> Result<Option<Arc<App>>, Error> {
-    let presented = crypto::sha256(api_key);
-    match p.store.app_key_hash(app_id).await? {
-        Some(stored) if crypto::constant_time_eq(&presented, &stored) => {
-            Ok(Some(p.app(app_id).await?))
-        }
-        _ => Ok(None),
+    if p.store.is_app_key(app_id, &crypto::sha256(api_key)).await? {
+        Ok(Some(p.app(app_id).await?))
+    } else {
+        Ok(None)
     }
 }
 

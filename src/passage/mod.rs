@@ -3,6 +3,7 @@
 //! with the typed shapes of the wire. No HTTP here: the routers extract, call one service and
 //! answer what it returns.
 
+pub mod app_keys;
 pub mod apps;
 pub mod devices;
 pub mod magic_links;

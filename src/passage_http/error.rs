@@ -62,10 +62,10 @@ fn not_found_code(resource: Resource) -> &'static str {
         Resource::User => "user_not_found",
         Resource::MagicLink => "magic_link_not_found",
         Resource::Device => "device_not_found",
+        Resource::ApiKey => "api_key_not_found",
         // No Passage route looks up a tyntec resource: of these only `Route` is reached.
         Resource::Route
         | Resource::Account
-        | Resource::ApiKey
         | Resource::Application
         | Resource::Template
         | Resource::Otp => "route_not_found",
@@ -109,7 +109,7 @@ mod tests {
             (401, "invalid_access_token"),
             (404, "route_not_found"),
             (404, "route_not_found"),
-            (404, "route_not_found"),
+            (404, "api_key_not_found"),
             (404, "route_not_found"),
             (404, "route_not_found"),
             (404, "route_not_found"),

@@ -17,6 +17,7 @@ use crate::{
     domain::UserStatus,
     error::Error,
     passage::{
+        app_keys,
         apps::{self, AppChanges},
         devices, magic_links, sessions, users,
         wire::*,
@@ -36,6 +37,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/apps/{app_id}", patch(update_app))
         .route("/apps/{app_id}/magic-links", post(create_magic_link))
+        .route("/apps/{app_id}/api-keys", get(list_keys).post(create_key))
+        .route("/apps/{app_id}/api-keys/{key_id}", delete(revoke_key))
         .route("/apps/{app_id}/users", get(get_users).post(post_users))
         .route(
             "/apps/{app_id}/users/{user_id}",
@@ -79,6 +82,47 @@ async fn update_app(
     let app = apps::update(&s.passage, &app.id, changes).await?;
     let app = apps::describe(&s.passage, &app).await?;
     Ok(Json(AppResponse { app }))
+}
+
+/// `POST api-keys`: the new key's name.
+#[derive(Debug, Deserialize)]
+struct NewKeyRequest {
+    name: String,
+}
+
+/// Keyhaven: POST /v1/apps/{app_id}/api-keys → 201 `{api_key, secret}`; the secret is shown
+/// only here.
+async fn create_key(
+    State(s): State<AppState>,
+    AppKey(app): AppKey,
+    Body(req): Body<NewKeyRequest>,
+) -> Result<(StatusCode, Json<NewApiKeyResponse>), PassageError> {
+    let (api_key, secret) = app_keys::create(&s.passage, &app, &req.name).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NewApiKeyResponse { api_key, secret }),
+    ))
+}
+
+/// Keyhaven: GET /v1/apps/{app_id}/api-keys → `{api_keys}`, revoked ones included.
+async fn list_keys(State(s): State<AppState>, AppKey(app): AppKey) -> Reply<ApiKeysResponse> {
+    let api_keys = app_keys::list(&s.passage, &app).await?;
+    Ok(Json(ApiKeysResponse { api_keys }))
+}
+
+#[derive(Debug, Deserialize)]
+struct KeyPath {
+    key_id: String,
+}
+
+/// Keyhaven: DELETE /v1/apps/{app_id}/api-keys/{key_id} — revokes the key at once.
+async fn revoke_key(
+    State(s): State<AppState>,
+    AppKey(app): AppKey,
+    Path(p): Path<KeyPath>,
+) -> Result<StatusCode, PassageError> {
+    app_keys::revoke(&s.passage, &app, &p.key_id).await?;
+    Ok(StatusCode::OK)
 }
 
 /// Manage: POST /v1/apps/{app_id}/magic-links → 201 `{magic_link}` with its secret and URL.

@@ -26,7 +26,78 @@ pub struct SigningKeyRow {
     pub publish_until: Option<i64>,
 }
 
+/// A named API key of an app (its digest is never read back).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppKeyRow {
+    pub id: String,
+    pub app_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 impl Store {
+    pub fn insert_app_key(key: &AppKeyRow, key_hash: &[u8]) -> Statement {
+        Statement::new(
+            "insert into passage_app_keys (id, app_id, name, key_hash, created_at)
+             values ($1, $2, $3, $4, $5)",
+        )
+        .text(key.id.clone())
+        .text(key.app_id.clone())
+        .text(key.name.clone())
+        .blob(key_hash.to_vec())
+        .int(key.created_at)
+    }
+
+    /// Whether `key_hash` is the digest of an unrevoked key of app `app_id`.
+    pub async fn is_app_key(&self, app_id: &str, key_hash: &[u8]) -> Result<bool, Error> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "select 1 from passage_app_keys
+              where app_id = $1 and key_hash = $2 and revoked_at is null",
+        )
+        .bind(app_id)
+        .bind(key_hash)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// An app's keys, revoked ones included, oldest first.
+    pub async fn list_app_keys(&self, app_id: &str) -> Result<Vec<AppKeyRow>, Error> {
+        Ok(sqlx::query_as(
+            "select id, app_id, name, created_at, revoked_at from passage_app_keys
+              where app_id = $1 order by created_at, id",
+        )
+        .bind(app_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Revokes a key of the app unless it is the app's last one: `NotFound` for an unknown or
+    /// revoked key, `false` when it is the last.
+    pub async fn revoke_app_key(&self, app_id: &str, id: &str, now: i64) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "update passage_app_keys set revoked_at = $3
+              where app_id = $1 and id = $2 and revoked_at is null
+                and exists (select 1 from passage_app_keys o
+                             where o.app_id = $1 and o.id <> $2 and o.revoked_at is null)",
+        )
+        .bind(app_id)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let live = self.list_app_keys(app_id).await?;
+        if live.iter().any(|k| k.id == id && k.revoked_at.is_none()) {
+            Ok(false)
+        } else {
+            Err(Error::NotFound(Resource::ApiKey))
+        }
+    }
+
     pub fn insert_app(app: &AppRow, api_key_hash: &[u8]) -> Statement {
         Statement::new(
             "insert into passage_apps (id, name, settings, api_key_hash, created_at, updated_at)

@@ -20,7 +20,7 @@ use sqlx::{any::AnyPoolOptions, AnyPool};
 
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
-pub use apps::{AppRow, SigningKeyRow};
+pub use apps::{AppKeyRow, AppRow, SigningKeyRow};
 pub use dialect::Backend;
 pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;

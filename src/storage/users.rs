@@ -241,14 +241,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
-
-    /// The SHA-256 of an app's API key, for comparison in constant time.
-    pub async fn app_key_hash(&self, app_id: &str) -> Result<Option<Vec<u8>>, Error> {
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("select api_key_hash from passage_apps where id = $1")
-                .bind(app_id)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(row.map(|(h,)| h))
-    }
 }

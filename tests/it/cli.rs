@@ -116,6 +116,24 @@ fn app_create_prints_exactly_one_json_object() {
         &["app", "create", "--name", "X", "--auth-origin", "nope"],
     );
     assert!(!ok);
+
+    // A second API key, then the first one revoked.
+    let create_key = ["app", "create-api-key", app_id, "--name", "ci"];
+    let (ok, stdout) = keyhaven(dir.path(), &create_key);
+    assert!(ok, "{stdout}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(created["secret"].as_str().unwrap().starts_with("kh_"));
+    let (ok, stdout) = keyhaven(dir.path(), &["app", "list-api-keys", app_id]);
+    assert!(ok);
+    let keys: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2, "{keys}");
+    assert!(!stdout.contains(created["secret"].as_str().unwrap()));
+    let first = keys[0]["id"].as_str().unwrap();
+    let (ok, _) = keyhaven(dir.path(), &["app", "revoke-api-key", app_id, first]);
+    assert!(ok);
+    let last = created["api_key"]["id"].as_str().unwrap();
+    let (ok, _) = keyhaven(dir.path(), &["app", "revoke-api-key", app_id, last]);
+    assert!(!ok, "the last key stays");
 }
 
 /// The data folder and everything the server writes into it are the owner's alone: the

@@ -18,6 +18,7 @@ both_backends!(
     auth_identifier_check_and_public_signup,
     requests_are_throttled_per_client_and_per_key,
     abandoned_sign_ups_are_pruned,
+    api_keys_are_added_and_revoked_without_downtime,
 );
 
 struct Passage {
@@ -576,4 +577,69 @@ async fn abandoned_sign_ups_are_pruned(b: Backend) {
     // The identifier is free again.
     let body = json!({"identifier": "left@example.com"});
     assert_eq!(app.send(app.http.post(&url).json(&body)).await.0, 201);
+}
+
+/// An app has several named keys: a new one is created, deployed, and the old one revoked,
+/// which holds at once on every node.
+async fn api_keys_are_added_and_revoked_without_downtime(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let second_node = app.another_node().await;
+    let old = passage_app(&app).await;
+    let body = json!({"name": "deploy 2027"});
+    let (status, created) = old.call(&app, Method::POST, "/api-keys", Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let new = Passage {
+        app_id: old.app_id.clone(),
+        key: created["secret"].as_str().unwrap().to_string(),
+    };
+    assert_ne!(new.key, old.key);
+    let (status, listed) = new.call(&app, Method::GET, "/api-keys", None).await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "deploy 2027"]);
+    assert!(
+        !listed.to_string().contains(&new.key),
+        "secrets are never listed"
+    );
+    for key in [&old, &new] {
+        assert_eq!(key.call(&app, Method::GET, "/users", None).await.0, 200);
+    }
+    let old_id = listed["api_keys"][0]["id"].as_str().unwrap();
+    let path = format!("/api-keys/{old_id}");
+    assert_eq!(new.call(&app, Method::DELETE, &path, None).await.0, 200);
+    // Revoked at once, on this node and on the other.
+    let (status, body) = old.call(&app, Method::GET, "/users", None).await;
+    assert_eq!(status, 401, "{body}");
+    let url = format!("{}/v1/apps/{}/users", second_node.base, old.app_id);
+    let (status, _) = app.send(app.http.get(&url).bearer_auth(&old.key)).await;
+    assert_eq!(status, 401);
+    let (status, _) = app.send(app.http.get(&url).bearer_auth(&new.key)).await;
+    assert_eq!(status, 200);
+    // The last key stays; unknown keys are not found.
+    let new_id = created["api_key"]["id"].as_str().unwrap();
+    let (status, body) = new
+        .call(&app, Method::DELETE, &format!("/api-keys/{new_id}"), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (400, &json!("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = new.call(&app, Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status.as_u16(), &body["code"]),
+        (404, &json!("api_key_not_found")),
+        "{body}"
+    );
+    let (_, listed) = new.call(&app, Method::GET, "/api-keys", None).await;
+    assert!(listed["api_keys"][0]["revoked_at"].is_string(), "{listed}");
+    assert!(
+        listed["api_keys"][1].get("revoked_at").is_none(),
+        "{listed}"
+    );
 }

@@ -6,8 +6,24 @@ use serde_json::{Map, Value};
 
 use crate::{
     domain::iso_ms,
-    passage::apps::{App, UserMetadataField},
+    passage::{
+        app_keys::AppKey,
+        apps::{App, UserMetadataField},
+    },
 };
+
+/// `POST api-keys`: the new key, and its secret (shown only here).
+#[derive(Debug, Serialize)]
+pub struct NewApiKeyResponse {
+    pub api_key: AppKey,
+    pub secret: String,
+}
+
+/// `GET api-keys`.
+#[derive(Debug, Serialize)]
+pub struct ApiKeysResponse {
+    pub api_keys: Vec<AppKey>,
+}
 
 /// `{"app": ...}`.
 #[derive(Debug, Serialize)]

@@ -37,6 +37,15 @@ pub fn finish_error(mut response: Response, error: &Error) -> Response {
     response
 }
 
+/// The credential of `Authorization: Bearer <credential>`.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(credential.trim()).filter(|c| !c.is_empty())
+}
+
 /// Whether the request says its body is JSON: `application/json` or any `+json` type.
 pub fn is_json(headers: &HeaderMap) -> bool {
     headers

@@ -109,52 +109,68 @@ impl Limits {
     }
 }
 
-/// The window a failure budget counts in.
+/// A fixed window of a throttle or budget: windows of one length start at multiples of it,
+/// so that every node counts in the same one.
 #[derive(Debug, Clone, Copy)]
-pub struct FailureWindow {
+pub struct Window {
     pub start: i64,
     end: i64,
 }
 
-impl Limits {
-    /// The current window of the failure budgets.
-    pub fn failure_window(&self) -> FailureWindow {
+impl Window {
+    /// The window of `period_secs` (at least one second) that holds now.
+    fn current(period_secs: u64) -> Window {
         let now = now_ms();
-        let length = (self.config.verify_failure_window_seconds.max(1) as i64).saturating_mul(1000);
+        let length = (period_secs.max(1) as i64).saturating_mul(1000);
         let start = now - now.rem_euclid(length);
-        FailureWindow {
+        Window {
             start,
             end: start + length,
         }
     }
 
-    /// Refuses a verification once `failures` wrong codes were counted in `window` for one
-    /// person (`verify_failure_limit`; 0 turns it off): with a code resent ten times an
-    /// hour, per-code attempts alone would allow dozens of guesses an hour.
-    pub fn within_failure_budget(&self, failures: i64, window: FailureWindow) -> Result<(), Error> {
-        let limit = i64::from(self.config.verify_failure_limit);
-        if limit == 0 || failures < limit {
-            return Ok(());
-        }
-        let retry_after_ms = (window.end - now_ms()).max(1000);
-        Err(Error::RateLimited {
+    /// The refusal until this window ends (at least a second).
+    fn exhausted(&self) -> Error {
+        let retry_after_ms = (self.end - now_ms()).max(1000);
+        Error::RateLimited {
             retry_after: Duration::from_millis(retry_after_ms as u64),
-        })
-    }
-
-    /// Counts a wrong code against `bucket` (a [`failure_bucket`]).
-    pub async fn count_failure(&self, bucket: &str, window: FailureWindow) -> Result<(), Error> {
-        if self.config.verify_failure_limit > 0 {
-            self.store.count_hits(bucket, window.start, 1).await?;
         }
-        Ok(())
     }
 }
 
-/// The failure budget of `subject` (a user id, a phone number) within `tenant` (a Passage app,
-/// a tyntec account). The storage layer reads it by the same name.
-pub fn failure_bucket(tenant: &str, subject: &str) -> String {
-    format!("verify:{tenant}:{subject}")
+impl Limits {
+    /// The current window of the failure budgets.
+    pub fn failure_window(&self) -> Window {
+        Window::current(self.config.verify_failure_window_seconds)
+    }
+
+    /// Refuses a verification once `failures` wrong codes were counted in `window` for one
+    /// person (`verify_failure_limit`; 0 turns it off): with a code resent ten times an
+    /// hour, per-code attempts alone would allow dozens of guesses an hour.
+    pub fn within_failure_budget(&self, failures: i64, window: Window) -> Result<(), Error> {
+        let limit = i64::from(self.config.verify_failure_limit);
+        if limit == 0 || failures < limit {
+            Ok(())
+        } else {
+            Err(window.exhausted())
+        }
+    }
+
+    /// Counts a wrong code against `subject` (a user id, a phone number) within `tenant` (a
+    /// Passage app, a tyntec account), in the counter `verify:{tenant}:{subject}` that the
+    /// storage layer reads back with the code.
+    pub async fn count_failure(
+        &self,
+        tenant: &str,
+        subject: &str,
+        window: Window,
+    ) -> Result<(), Error> {
+        if self.config.verify_failure_limit > 0 {
+            let bucket = format!("verify:{tenant}:{subject}");
+            self.store.count_hits(&bucket, window.start, 1).await?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -188,9 +204,8 @@ impl Throttle {
         if limit == 0 || period_secs == 0 {
             return Ok(());
         }
-        let now = now_ms();
-        let period_ms = (period_secs as i64).saturating_mul(1000);
-        let window_start = now - now.rem_euclid(period_ms);
+        let window = Window::current(period_secs);
+        let window_start = window.start;
         if self.take_local(bucket, window_start) {
             return Ok(());
         }
@@ -205,10 +220,7 @@ impl Throttle {
         let granted = chunk.min(limit - (count - chunk)).max(0);
         // Concurrent requests of this node may have leased more than they spent.
         if granted == 0 && !self.take_local(bucket, window_start) {
-            let retry_after_ms = (window_start + period_ms - now).max(1000);
-            return Err(Error::RateLimited {
-                retry_after: Duration::from_millis(retry_after_ms as u64),
-            });
+            return Err(window.exhausted());
         }
         if granted > 1 {
             self.add_lease(bucket, window_start, granted - 1);

@@ -13,6 +13,13 @@ use subtle::ConstantTimeEq;
 
 use crate::error::Error;
 
+/// A new API key (tyntec account or Passage app). The prefix makes keys recognisable to
+/// secret scanners and keeps them from starting with `-`, which command lines would take for
+/// an option.
+pub fn new_api_key() -> String {
+    format!("kh_{}", random_token())
+}
+
 /// 32 random bytes, base64url: API keys and other bearer secrets, shown once.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];

@@ -46,11 +46,7 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 /// GET /metrics: Prometheus text format; with `metrics_token` set, for its Bearer only.
 async fn metrics_text(State(s): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &s.config.metrics_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
+        let given = crate::http::bearer(&headers).unwrap_or_default();
         if !crypto::constant_time_eq(&crypto::sha256(given), &crypto::sha256(token.expose())) {
             let body = json!({"code": "unauthorized", "error": "the metrics token is required"});
             return (StatusCode::UNAUTHORIZED, Json(body)).into_response();

@@ -36,7 +36,7 @@ impl From<&AppKeyRow> for AppKey {
 /// A new key of `app_id` named `name`: its row, its secret (shown once) and the statement
 /// that stores its digest.
 pub(super) fn new_key(app_id: &str, name: &str, now: i64) -> (AppKeyRow, String, Statement) {
-    let secret = format!("kh_{}", crypto::random_token());
+    let secret = crypto::new_api_key();
     let row = AppKeyRow {
         id: format!("key_{}", crypto::random_id()),
         app_id: app_id.to_string(),

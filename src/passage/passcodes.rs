@@ -11,7 +11,6 @@ use crate::{
     domain::{now_ms, UserStatus},
     error::Error,
     storage::{PasscodeRow, Store, Unit},
-    throttle::failure_bucket,
 };
 
 /// Wrong codes allowed per passcode.
@@ -93,8 +92,9 @@ pub async fn activate(
         }
     };
     if !correct {
-        let bucket = failure_bucket(&app.id, &passcode.user_id);
-        p.limits.count_failure(&bucket, window).await?;
+        p.limits
+            .count_failure(&app.id, &passcode.user_id, window)
+            .await?;
         return match p.store.count_wrong_passcode(otp_id, now).await? {
             Some(attempts) if attempts >= passcode.max_attempts => Err(Error::TooManyAttempts),
             Some(_) => Err(Error::WrongCode),

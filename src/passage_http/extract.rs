@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::{
     body::Bytes,
     extract::{FromRequest, FromRequestParts, RawPathParams, Request},
-    http::{header, request::Parts, HeaderMap},
+    http::request::Parts,
 };
 use serde::de::DeserializeOwned;
+
+pub use crate::http::bearer;
 
 use super::error::PassageError;
 use crate::{error::Error, passage::App, state::AppState};
@@ -63,15 +65,6 @@ async fn app_id_param(parts: &mut Parts, s: &AppState) -> Result<String, Error> 
         .iter()
         .find_map(|(k, v)| (k == "app_id").then(|| v.to_string()))
         .ok_or_else(|| Error::invalid("path", "no app id"))
-}
-
-/// The credential of `Authorization: Bearer <credential>`.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let credential = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))?;
-    Some(credential.trim()).filter(|c| !c.is_empty())
 }
 
 /// An end user's auth token is a JWT; any other Bearer credential is meant as an app key.

@@ -143,13 +143,13 @@ pub async fn bind(
     // CORS runs before routing, so that preflights reach it on every path and method.
     let cors = middleware::from_fn_with_state(state.clone(), passage_http::cors::cors);
     let app = tower::Layer::layer(&cors, router(state.clone()));
-    let metrics_app = ops::metrics_router().with_state(state.clone());
     let worker = Worker::new(&state.outbox, providers, state.metrics.clone(), &config);
     let server = async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(worker.run(stop_rx.clone()));
         let metrics = metrics_listener.map(|listener| {
             let mut stop = stop_rx.clone();
+            let metrics_app = ops::metrics_router().with_state(state.clone());
             tokio::spawn(serve(listener, metrics_app, limits, async move {
                 let _ = stop.wait_for(|stop| *stop).await;
             }))

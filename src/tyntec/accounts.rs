@@ -48,9 +48,7 @@ pub async fn create_key(
 
 /// A new key of the account: its row's insert, its id and the key itself.
 fn new_key(account_id: &str, label: &str, now: i64) -> (Statement, String, String) {
-    // The prefix makes keys recognisable to secret scanners and keeps them from starting
-    // with `-`, which command lines would take for an option.
-    let key = format!("kh_{}", crypto::random_token());
+    let key = crypto::new_api_key();
     let row = ApiKeyRow {
         id: uuid::Uuid::new_v4().to_string(),
         account_id: account_id.to_string(),

@@ -11,7 +11,6 @@ use crate::{
     error::{Error, Resource},
     state::AppState,
     storage::{ApplicationSettings, OtpEventRow, OtpFilter, OtpRow, Store, Unit},
-    throttle::failure_bucket,
 };
 
 /// A parsed send request.
@@ -189,8 +188,9 @@ pub async fn check(s: &AppState, account_id: &str, id: &str, input: &str) -> Res
         });
     };
     if updated.status != OtpStatus::Verified {
-        let bucket = failure_bucket(account_id, &otp.number);
-        s.limits.count_failure(&bucket, window).await?;
+        s.limits
+            .count_failure(account_id, &otp.number, window)
+            .await?;
     }
     match updated.status {
         OtpStatus::Verified => {

@@ -138,6 +138,9 @@ enum BenchCommand {
     Tyntec(crate::bench::tyntec::TyntecBenchArgs),
     /// register by SMS passcode → capture → activate → refresh against the Passage API.
     Passage(crate::bench::passage::PassageBenchArgs),
+    /// passkey login (start → the software authenticator signs → finish) against the
+    /// Passage API.
+    Passkey(crate::bench::passkey::PasskeyBenchArgs),
     /// RS256 signatures per second on this machine (the ceiling of token issuance).
     Rsa(crate::bench::rsa::RsaBenchArgs),
 }
@@ -159,13 +162,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", json!({"rs256_signatures_per_second": rate.round()}));
         return Ok(());
     }
-    if let Command::Bench(bench @ (BenchCommand::Tyntec(_) | BenchCommand::Passage(_))) =
-        cli.command
+    if let Command::Bench(
+        bench @ (BenchCommand::Tyntec(_) | BenchCommand::Passage(_) | BenchCommand::Passkey(_)),
+    ) = cli.command
     {
         init_logging(LogFormat::Human, "warn");
         let (json, report) = match bench {
             BenchCommand::Tyntec(args) => (args.json, crate::bench::tyntec::run(args).await?),
             BenchCommand::Passage(args) => (args.json, crate::bench::passage::run(args).await?),
+            BenchCommand::Passkey(args) => (args.json, crate::bench::passkey::run(args).await?),
             BenchCommand::Rsa(_) => return Ok(()),
         };
         if json {

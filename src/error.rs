@@ -46,6 +46,13 @@ pub enum Error {
     /// the reason.
     #[error("{0}")]
     MagicLinkRefused(&'static str),
+    /// A passkey login that failed its checks; `discoverable` when it started without an
+    /// identifier.
+    #[error("{reason}")]
+    PasskeyRefused {
+        discoverable: bool,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -143,6 +150,10 @@ pub(crate) fn every_error() -> Vec<Error> {
         Error::Forbidden("no".into()),
         Error::Inactive,
         Error::MagicLinkRefused("used"),
+        Error::PasskeyRefused {
+            discoverable: false,
+            reason: "wrong origin",
+        },
         Error::Internal(anyhow::anyhow!("database password leaked")),
     ];
     // A new variant or resource does not compile here until it joins the list above.
@@ -174,7 +185,8 @@ pub(crate) fn every_error() -> Vec<Error> {
         Error::Forbidden(_) => 22,
         Error::Inactive => 23,
         Error::MagicLinkRefused(_) => 24,
-        Error::Internal(_) => 25,
+        Error::PasskeyRefused { .. } => 25,
+        Error::Internal(_) => 26,
     };
     let ordinals: Vec<usize> = errors.iter().map(ordinal).collect();
     assert_eq!(ordinals, (0..errors.len()).collect::<Vec<_>>());

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod files;
+pub mod hosted;
 mod http;
 pub mod key_cache;
 pub mod metrics;

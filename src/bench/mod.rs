@@ -2,7 +2,9 @@
 //! virtual-user driver, the result report, and the embedded message receiver that stands in for
 //! an SMS/email provider.
 
+pub mod authenticator;
 pub mod passage;
+pub mod passkey;
 mod receiver;
 pub mod rsa;
 pub mod tyntec;

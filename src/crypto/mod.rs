@@ -27,6 +27,11 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Bytes as base64url without padding, as WebAuthn and JOSE write them.
+pub fn base64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// SHA-256 of a high-entropy secret: enough to store and look it up by.
 pub fn sha256(secret: &str) -> Vec<u8> {
     sha256_bytes(secret.as_bytes())

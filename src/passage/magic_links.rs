@@ -282,7 +282,7 @@ pub async fn activate(p: &Passage, app: &App, token: &str) -> Result<AuthResult,
         .kind
         .changes_identifier()
         .then_some(link.identifier.as_str());
-    let login = Store::record_login(&app.id, &user.id, link.channel, new_identifier, now);
+    let login = Store::record_login(&app.id, &user.id, Some(link.channel), new_identifier, now);
     session_for(p, app, &user, &link, Some(login)).await
 }
 

@@ -1,5 +1,5 @@
-//! The Passage core: apps, users and their identifiers, sessions and tokens, passcodes and
-//! magic links — the rules every Passage surface (the Auth and Manage APIs, the CLI) calls,
+//! The Passage core: apps, users and their identifiers, sessions and tokens, passcodes,
+//! magic links and passkeys — the rules every Passage surface (the Auth and Manage APIs, the CLI) calls,
 //! with the typed shapes of the wire. No HTTP here: the routers extract, call one service and
 //! answer what it returns.
 
@@ -9,6 +9,7 @@ pub mod devices;
 pub mod magic_links;
 mod metadata;
 pub mod passcodes;
+pub mod passkeys;
 pub mod sessions;
 mod settings;
 mod signing;

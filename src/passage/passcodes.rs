@@ -104,7 +104,13 @@ pub async fn activate(
     // The code reached the identifier it was sent to: that identifier is verified. Using the
     // code, counting the login and storing the session are one unit.
     let (result, session) = sessions::new_session(p, app, &passcode.user_id).await?;
-    let login = Store::record_login(&app.id, &passcode.user_id, passcode.channel, None, now);
+    let login = Store::record_login(
+        &app.id,
+        &passcode.user_id,
+        Some(passcode.channel),
+        None,
+        now,
+    );
     let then = std::iter::once(login).chain(session).collect();
     if !p
         .store

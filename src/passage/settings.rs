@@ -11,6 +11,12 @@ use crate::{domain::LocalPath, error::Error};
 pub struct AppSettings {
     /// The page origin passkey ceremonies are checked against.
     pub auth_origin: String,
+    /// More origins passkey ceremonies accept: other web origins of the same site, or
+    /// `android:apk-key-hash:…` for Android apps.
+    pub additional_auth_origins: Vec<String>,
+    /// Refuse a passkey login whose sign counter went backwards or whose backup eligibility
+    /// changed, instead of only recording the signal.
+    pub passkey_strict_mode: bool,
     pub redirect_url: String,
     pub login_url: String,
     /// Exact URLs a social login may return to.
@@ -41,6 +47,8 @@ impl Default for AppSettings {
     fn default() -> Self {
         AppSettings {
             auth_origin: String::new(),
+            additional_auth_origins: Vec::new(),
+            passkey_strict_mode: false,
             redirect_url: "/".into(),
             login_url: "/".into(),
             allowed_redirect_urls: Vec::new(),
@@ -91,6 +99,9 @@ impl AppSettings {
     /// Checks the settings and normalises the origin and the metadata schema.
     pub fn validate(&mut self) -> Result<(), Error> {
         self.auth_origin = origin(&self.auth_origin)?;
+        for extra in &mut self.additional_auth_origins {
+            *extra = additional_origin(extra)?;
+        }
         for (field, value) in [
             ("allowed_identifier", &self.allowed_identifier),
             ("required_identifier", &self.required_identifier),
@@ -230,8 +241,8 @@ pub struct AppChanges {
     _dark_logo_url: IgnoredAny,
     #[serde(default, rename = "id_token_lifetime")]
     _id_token_lifetime: IgnoredAny,
-    #[serde(default, rename = "additional_auth_origins")]
-    _additional_auth_origins: IgnoredAny,
+    additional_auth_origins: Option<Vec<String>>,
+    passkey_strict_mode: Option<bool>,
     #[serde(default, rename = "allowed_logout_urls")]
     _allowed_logout_urls: IgnoredAny,
     #[serde(default, rename = "application_login_uri")]
@@ -286,6 +297,7 @@ impl AppChanges {
             (&mut s.profile_management, self.profile_management),
             (&mut s.passage_branding, self.passage_branding),
             (&mut s.ephemeral, self.ephemeral),
+            (&mut s.passkey_strict_mode, self.passkey_strict_mode),
         ] {
             if let Some(v) = value {
                 *target = v;
@@ -318,6 +330,9 @@ impl AppChanges {
                 *target = v;
             }
         }
+        if let Some(origins) = self.additional_auth_origins {
+            s.additional_auth_origins = origins;
+        }
         if let Some(urls) = self.allowed_callback_urls {
             s.allowed_redirect_urls = urls;
         }
@@ -344,6 +359,31 @@ fn origin(input: &str) -> Result<String, Error> {
     Ok(origin)
 }
 
+/// An extra passkey origin: a web origin, or an Android app's `android:apk-key-hash:<hash>`.
+fn additional_origin(input: &str) -> Result<String, Error> {
+    let input = input.trim();
+    if let Some(hash) = input.strip_prefix("android:apk-key-hash:") {
+        let valid = !hash.is_empty()
+            && hash
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+        return if valid {
+            Ok(input.to_string())
+        } else {
+            Err(Error::invalid(
+                "additional_auth_origins",
+                "an Android origin is android:apk-key-hash: and the base64url key hash",
+            ))
+        };
+    }
+    origin(input).map_err(|_| {
+        Error::invalid(
+            "additional_auth_origins",
+            format!("`{input}` is not an origin such as https://example.com"),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +405,22 @@ mod tests {
             "https://a.b?x=1",
         ] {
             assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn additional_origins() {
+        assert_eq!(
+            additional_origin("https://m.example.com/").unwrap(),
+            "https://m.example.com"
+        );
+        assert!(additional_origin("android:apk-key-hash:Abc-_9").is_ok());
+        for bad in [
+            "android:apk-key-hash:",
+            "android:apk-key-hash:a b",
+            "example.com",
+        ] {
+            assert!(additional_origin(bad).is_err(), "{bad}");
         }
     }
 

@@ -274,6 +274,7 @@ async fn insert(
         last_login_at: None,
         created_at: now,
         updated_at: now,
+        passkeys: 0,
     };
     p.store
         .insert_user(&user)

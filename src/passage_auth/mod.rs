@@ -1,9 +1,10 @@
 //! Passage Auth API v1 under `/v1/apps/{app_id}`: the App object and its published keys,
-//! passcode and magic-link logins, sessions, and the signed-in user. Each handler extracts,
+//! passcode, magic-link and passkey logins, sessions, and the signed-in user. Each handler extracts,
 //! calls one service of the Passage core and answers what it returns.
 
 mod current_user;
 mod extract;
+mod passkeys;
 
 use axum::{
     extract::State,
@@ -51,6 +52,7 @@ pub fn router() -> Router<AppState> {
             "/apps/{app_id}/tokens",
             post(refresh_tokens).delete(revoke_tokens),
         )
+        .merge(passkeys::router())
         .merge(current_user::router())
 }
 

@@ -40,6 +40,14 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         }
         Error::TooManyAttempts => (StatusCode::UNAUTHORIZED, "exceeded_attempts"),
         Error::MagicLinkRefused(_) => (StatusCode::UNAUTHORIZED, "invalid_magic_link"),
+        Error::PasskeyRefused { discoverable, .. } => (
+            StatusCode::UNAUTHORIZED,
+            if *discoverable {
+                "discoverable_login_failed"
+            } else {
+                "webauthn_login_failed"
+            },
+        ),
         Error::NotFound(resource) => (StatusCode::NOT_FOUND, not_found_code(*resource)),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "operation_not_allowed"),
         Error::Inactive => (StatusCode::FORBIDDEN, "user_not_active"),
@@ -130,6 +138,7 @@ mod tests {
             (403, "operation_not_allowed"),
             (403, "user_not_active"),
             (401, "invalid_magic_link"),
+            (401, "webauthn_login_failed"),
             (500, "internal_server_error"),
         ];
         let errors = crate::error::every_error();

@@ -19,8 +19,10 @@ use crate::{
     passage::{
         app_keys,
         apps::{self, AppChanges},
-        devices, magic_links, sessions, users,
+        devices::{self, Revoker},
+        magic_links, sessions, users,
         wire::*,
+        App, Passage,
     },
     passage_http::{
         extract::{Body, Path, PathApp, Query},
@@ -69,8 +71,9 @@ struct UserPath {
     user_id: String,
 }
 
-fn user_reply(user: &User) -> UserReply {
-    Ok(Json(UserResponse { user: user.into() }))
+async fn user_reply(p: &Passage, app: &App, user: &User) -> UserReply {
+    let user = devices::managed(p, app, user).await?;
+    Ok(Json(UserResponse { user }))
 }
 
 /// Manage: PATCH /v1/apps/{app_id} — the App object's fields, flat; answers the updated app.
@@ -159,7 +162,8 @@ async fn post_users(
     let user = match key {
         Some(_) => {
             let req: UserRequest = from_json(body)?;
-            Shared::Manage((&users::create(&s.passage, &app, req.into()).await?).into())
+            let user = users::create(&s.passage, &app, req.into()).await?;
+            Shared::Manage(ManagedUser::new(&user, Vec::new()))
         }
         None => {
             let req: SignUpRequest = from_json(body)?;
@@ -201,7 +205,8 @@ async fn get_users(
     Ok(Json(match key {
         Some(_) => {
             let page = users::list(&s.passage, &app, q.try_into()?).await?;
-            Shared::Manage(UserList::new(&app.id, page))
+            let devices = devices::of_users(&s.passage, &app, &page.users).await?;
+            Shared::Manage(UserList::new(&app.id, page, &devices))
         }
         None => {
             let identifier = q
@@ -258,7 +263,8 @@ async fn get_user(
     AppKey(app): AppKey,
     Path(p): Path<UserPath>,
 ) -> UserReply {
-    user_reply(&users::get(&s.passage, &app, &p.user_id).await?)
+    let user = users::get(&s.passage, &app, &p.user_id).await?;
+    user_reply(&s.passage, &app, &user).await
 }
 
 /// Manage: PATCH /v1/apps/{app_id}/users/{user_id}
@@ -268,7 +274,8 @@ async fn update_user(
     Path(p): Path<UserPath>,
     Body(req): Body<UserRequest>,
 ) -> UserReply {
-    user_reply(&users::update(&s.passage, &app, &p.user_id, req.into()).await?)
+    let user = users::update(&s.passage, &app, &p.user_id, req.into()).await?;
+    user_reply(&s.passage, &app, &user).await
 }
 
 /// Manage: DELETE /v1/apps/{app_id}/users/{user_id}
@@ -288,7 +295,8 @@ async fn activate_user(
     Path(p): Path<UserPath>,
 ) -> UserReply {
     let active = UserStatus::Active;
-    user_reply(&users::set_status(&s.passage, &app, &p.user_id, active).await?)
+    let user = users::set_status(&s.passage, &app, &p.user_id, active).await?;
+    user_reply(&s.passage, &app, &user).await
 }
 
 /// Manage: PATCH /v1/apps/{app_id}/users/{user_id}/deactivate
@@ -298,7 +306,8 @@ async fn deactivate_user(
     Path(p): Path<UserPath>,
 ) -> UserReply {
     let inactive = UserStatus::Inactive;
-    user_reply(&users::set_status(&s.passage, &app, &p.user_id, inactive).await?)
+    let user = users::set_status(&s.passage, &app, &p.user_id, inactive).await?;
+    user_reply(&s.passage, &app, &user).await
 }
 
 /// Manage: DELETE /v1/apps/{app_id}/users/{user_id}/tokens — signs the user out everywhere.
@@ -334,6 +343,6 @@ async fn delete_device(
     AppKey(app): AppKey,
     Path(p): Path<DevicePath>,
 ) -> Result<StatusCode, PassageError> {
-    devices::delete(&s.passage, &app, &p.user_id, &p.device_id).await?;
+    devices::delete(&s.passage, &app, &p.user_id, &p.device_id, Revoker::Admin).await?;
     Ok(StatusCode::OK)
 }

@@ -19,6 +19,7 @@ use crate::{
     client_address,
     delivery::{worker::Worker, Providers},
     error::{Error, Resource},
+    hosted,
     http::body_deadline,
     metrics, ops, passage_auth, passage_http, passage_manage,
     state::AppState,
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(64 * 1024))
                 .layer(CatchPanicLayer::custom(passage_http::panic_response)),
         )
+        .merge(hosted::router())
         .merge(operator)
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)

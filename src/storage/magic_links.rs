@@ -98,11 +98,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Deletes passcodes and magic links that expired before `before`, and refresh tokens
-    /// past their absolute lifetime.
+    /// Deletes passcodes, magic links and WebAuthn ceremonies that expired before `before`,
+    /// and refresh tokens past their absolute lifetime.
     pub async fn prune_passage_secrets(&self, before: i64) -> Result<u64, Error> {
         let mut pruned = 0;
-        for table in ["passcodes", "magic_links", "refresh_tokens"] {
+        for table in [
+            "passcodes",
+            "magic_links",
+            "refresh_tokens",
+            "webauthn_ceremonies",
+        ] {
             let sql = format!("delete from {table} where expires_at < $1");
             pruned += sqlx::query(&sql)
                 .bind(before)

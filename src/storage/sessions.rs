@@ -203,13 +203,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records a login: count, time, and the identifier it proved: `channel` `email` or `sms`
-    /// becomes verified, and when `new_identifier` is given it becomes the user's email or
+    /// Records a login: count, time, and the identifier it proved, if any: `proof` `email` or
+    /// `sms` becomes verified (a passkey proves none), and when `new_identifier` is given it becomes the user's email or
     /// phone (a change confirmed by link). A pending user becomes active.
     pub fn record_login(
         app_id: &str,
         user_id: &str,
-        channel: Channel,
+        proof: Option<Channel>,
         new_identifier: Option<&str>,
         now: i64,
     ) -> Filtered {
@@ -225,7 +225,7 @@ impl Store {
         .text(app_id.to_string())
         .text(user_id.to_string())
         .int(now)
-        .text(channel.as_str().to_string())
+        .text(proof.map_or("", Channel::as_str).to_string())
         .text(new_identifier.unwrap_or_default().to_string())
     }
 }

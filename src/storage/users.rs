@@ -24,6 +24,8 @@ pub struct User {
     pub last_login_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How many passkeys the user has.
+    pub passkeys: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -41,6 +43,7 @@ struct RawUser {
     last_login_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
+    passkeys: i64,
 }
 
 impl From<RawUser> for User {
@@ -65,6 +68,7 @@ impl From<RawUser> for User {
             last_login_at: r.last_login_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            passkeys: r.passkeys,
         }
     }
 }
@@ -85,7 +89,8 @@ pub struct UserFilter {
 }
 
 const COLUMNS: &str = "id, app_id, email, phone, email_verified, phone_verified, status, \
-    user_metadata, external_id, login_count, last_login_at, created_at, updated_at";
+    user_metadata, external_id, login_count, last_login_at, created_at, updated_at, \
+    (select count(*) from passkeys where passkeys.user_id = users.id) as passkeys";
 
 impl Store {
     /// A new user; `Conflict` when the email or phone is taken.

@@ -82,6 +82,9 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, String) {
         Error::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
         Error::Inactive => (StatusCode::FORBIDDEN, "forbidden", e.to_string()),
         Error::MagicLinkRefused(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_string()),
+        Error::PasskeyRefused { reason, .. } => {
+            (StatusCode::UNAUTHORIZED, "unauthorized", reason.to_string())
+        }
         Error::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -153,6 +156,7 @@ mod tests {
             (405, "method_not_allowed"),
             (403, "forbidden"),
             (403, "forbidden"),
+            (401, "unauthorized"),
             (401, "unauthorized"),
             (500, "internal"),
         ];

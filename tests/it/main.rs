@@ -8,6 +8,7 @@ mod passage;
 
 mod cli;
 mod durability;
+mod hosted_page;
 mod ops;
 mod passage_apps;
 mod passage_contract;
@@ -15,6 +16,7 @@ mod passage_current_user;
 mod passage_magic_links;
 mod passage_manage;
 mod passage_sessions;
+mod passkeys;
 mod rejections;
 mod storage;
 mod transport;

@@ -4,8 +4,10 @@
 
 mod app;
 mod login;
+mod passkey;
 mod user;
 
 pub use app::*;
 pub use login::*;
+pub use passkey::*;
 pub use user::*;

@@ -6,12 +6,11 @@ use serde_json::{Map, Value};
 
 use crate::{
     domain::{iso_ms, UserStatus},
-    passage::{
-        devices::Device,
-        users::{UserFields, UserPage},
-    },
+    passage::users::{UserFields, UserPage},
     storage::User,
 };
+
+use super::Device;
 
 /// The Auth API's User (`GET users?identifier=`, `POST users`, the current user's parts).
 #[derive(Debug, Serialize)]
@@ -37,14 +36,18 @@ impl From<&User> for UserObject {
             phone_verified: u.phone_verified,
             status: u.status.as_str(),
             user_metadata: u.user_metadata.clone(),
-            webauthn: false,
-            webauthn_types: Vec::new(),
+            webauthn: u.passkeys > 0,
+            webauthn_types: if u.passkeys > 0 {
+                vec!["passkey".to_string()]
+            } else {
+                Vec::new()
+            },
         }
     }
 }
 
 /// The hosted service's "never" for `last_login_at`.
-const NEVER: &str = "0001-01-01T00:00:00Z";
+pub(super) const NEVER: &str = "0001-01-01T00:00:00Z";
 
 /// The Manage API's user (also the current user's profile): the Auth API's user and what
 /// administrators see besides.
@@ -59,11 +62,12 @@ pub struct ManagedUser {
     login_count: i64,
     recent_events: Vec<Value>,
     social_connections: Map<String, Value>,
-    webauthn_devices: Vec<Value>,
+    webauthn_devices: Vec<Device>,
 }
 
-impl From<&User> for ManagedUser {
-    fn from(u: &User) -> ManagedUser {
+impl ManagedUser {
+    /// The user with their passkeys.
+    pub fn new(u: &User, devices: Vec<Device>) -> ManagedUser {
         ManagedUser {
             user: u.into(),
             external_id: u.external_id.clone(),
@@ -73,7 +77,7 @@ impl From<&User> for ManagedUser {
             login_count: u.login_count,
             recent_events: Vec::new(),
             social_connections: Map::new(),
-            webauthn_devices: Vec::new(),
+            webauthn_devices: devices,
         }
     }
 }
@@ -162,7 +166,8 @@ struct Link {
 }
 
 impl UserList {
-    pub fn new(app_id: &str, page: UserPage) -> UserList {
+    /// A page of users; `devices` holds the passkeys of the page's users.
+    pub fn new(app_id: &str, page: UserPage, devices: &[(String, Device)]) -> UserList {
         let last = page.last_page();
         let status = page.status.map_or("", UserStatus::as_str);
         let link = |n: i64| {
@@ -191,7 +196,14 @@ impl UserList {
             this: link(page.page),
         };
         UserList {
-            users: page.users.iter().map(ManagedUser::from).collect(),
+            users: page
+                .users
+                .iter()
+                .map(|u| {
+                    let own = devices.iter().filter(|(owner, _)| *owner == u.id);
+                    ManagedUser::new(u, own.map(|(_, d)| d.clone()).collect())
+                })
+                .collect(),
             total_users: page.total,
             page: page.page,
             limit: page.limit,

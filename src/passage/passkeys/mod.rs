@@ -1,0 +1,372 @@
+//! Passkeys: the WebAuthn ceremonies that register one (at sign-up, or as another device of
+//! a signed-in user) and log in with one, with or without an identifier. webauthn-rs makes
+//! the relying-party checks; the ceremony state waits in the database between start and
+//! finish, so any node finishes what another started, and only once.
+//!
+//! Synced passkeys keep no sign counter and may change their backup flags: a counter that
+//! goes backwards or a change of backup eligibility is recorded on the device and logged,
+//! and refused only when the app asks for `passkey_strict_mode`.
+
+mod relying_party;
+
+use webauthn_rs::prelude::{
+    Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
+};
+
+use super::{
+    sessions::{self, AuthResult},
+    users::{self, Entry},
+    wire::{Device, Handshake},
+    App, Passage,
+};
+use crate::{
+    crypto,
+    domain::now_ms,
+    error::Error,
+    storage::{CeremonyRow, PasskeyRow, PasskeyUse, Store, Unit, User},
+};
+
+/// How long a started ceremony may be finished.
+const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
+
+const REGISTER: &str = "register";
+const LOGIN: &str = "login";
+const ADD_DEVICE: &str = "add_device";
+
+const COUNTER_REGRESSED: &str = "counter_regressed";
+const BACKUP_ELIGIBILITY_CHANGED: &str = "backup_eligibility_changed";
+
+/// `register/webauthn/start`: signs up the identifier (as the app allows) and asks the
+/// browser for a new passkey.
+pub async fn start_registration(
+    p: &Passage,
+    app: &App,
+    identifier: &str,
+    attachment: Option<&str>,
+) -> Result<(Handshake, User), Error> {
+    let (user, to) = match users::entrant(p, app, identifier, Entry::Register).await {
+        Ok(entrant) => entrant,
+        // A sign-up whose ceremony never finished may start again: nobody has used it.
+        Err(Error::Conflict(m)) => {
+            let to = users::Identifier::parse(app, identifier)?;
+            match users::find(p, app, &to).await? {
+                Some(user) if user.login_count == 0 && user.passkeys == 0 => (user, to),
+                _ => return Err(Error::Conflict(m)),
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    let handshake = start_creation(p, app, &user, to.as_str(), attachment, REGISTER).await?;
+    Ok((handshake, user))
+}
+
+/// `register/webauthn/finish`: stores the passkey and starts the first session; a pending
+/// user becomes active.
+pub async fn finish_registration(
+    p: &Passage,
+    app: &App,
+    handshake_id: &str,
+    response: serde_json::Value,
+    user_id: &str,
+) -> Result<AuthResult, Error> {
+    let passkey = finish_creation(p, app, handshake_id, response, user_id, REGISTER).await?;
+    let (result, session) = sessions::new_session(p, app, user_id).await?;
+    let login = Store::record_login(&app.id, user_id, None, None, now_ms());
+    let then = std::iter::once(login).chain(session).collect();
+    store_passkey(p, Unit::chain(Store::insert_passkey(&passkey).into(), then)).await?;
+    Ok(result)
+}
+
+/// `currentuser/devices/start`: asks the browser for another passkey of the signed-in user.
+pub async fn start_adding(
+    p: &Passage,
+    app: &App,
+    user: &User,
+    attachment: Option<&str>,
+) -> Result<Handshake, Error> {
+    let name = user
+        .email
+        .as_deref()
+        .or(user.phone.as_deref())
+        .unwrap_or(&user.id);
+    start_creation(p, app, user, name, attachment, ADD_DEVICE).await
+}
+
+/// `currentuser/devices/finish`: stores the signed-in user's new passkey.
+pub async fn finish_adding(
+    p: &Passage,
+    app: &App,
+    user: &User,
+    handshake_id: &str,
+    response: serde_json::Value,
+    user_id: &str,
+) -> Result<Device, Error> {
+    if !user_id.is_empty() && user_id != user.id {
+        return Err(Error::invalid("user_id", "is not the signed-in user"));
+    }
+    let passkey = finish_creation(p, app, handshake_id, response, &user.id, ADD_DEVICE).await?;
+    store_passkey(p, Unit::all(vec![Store::insert_passkey(&passkey).into()])).await?;
+    Ok(passkey.into())
+}
+
+async fn start_creation(
+    p: &Passage,
+    app: &App,
+    user: &User,
+    name: &str,
+    attachment: Option<&str>,
+    kind: &'static str,
+) -> Result<Handshake, Error> {
+    let webauthn = relying_party::of(app)?;
+    let existing = p.store.passkeys_of(&app.id, &user.id).await?;
+    let exclude = existing
+        .iter()
+        .filter_map(|k| serde_json::from_str::<Passkey>(&k.credential).ok())
+        .map(|k| k.cred_id().clone())
+        .collect();
+    // webauthn-rs takes a UUID as user handle; the options carry the user id's bytes instead.
+    let (ccr, state) = webauthn
+        .start_passkey_registration(uuid::Uuid::new_v4(), name, name, Some(exclude))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("passkey registration options: {e}")))?;
+    let challenge = relying_party::creation_options(ccr, &user.id, attachment)?;
+    let id = store_ceremony(p, app, kind, &user.id, &state).await?;
+    Ok(Handshake { id, challenge })
+}
+
+/// Checks the browser's new credential against the ceremony `kind` started for `user_id`.
+async fn finish_creation(
+    p: &Passage,
+    app: &App,
+    handshake_id: &str,
+    response: serde_json::Value,
+    user_id: &str,
+    kind: &str,
+) -> Result<PasskeyRow, Error> {
+    let refused = |reason: String| Error::invalid("handshake_response", reason);
+    let reg = relying_party::registration_response(response)?;
+    let (owner, state) = take_ceremony(p, app, handshake_id, kind)
+        .await?
+        .ok_or_else(|| refused("the handshake is unknown, finished or expired".into()))?;
+    if owner != user_id {
+        return Err(Error::invalid(
+            "user_id",
+            "is not the user of this handshake",
+        ));
+    }
+    let state: PasskeyRegistration = serde_json::from_str(&state)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored registration state: {e}")))?;
+    let passkey = relying_party::of(app)?
+        .finish_passkey_registration(&reg, &state)
+        .map_err(|e| refused(format!("the passkey could not be verified: {e}")))?;
+    let credential = Credential::from(passkey.clone());
+    let now = now_ms();
+    Ok(PasskeyRow {
+        id: crypto::random_id(),
+        app_id: app.id.clone(),
+        user_id: user_id.to_string(),
+        cred_id: crypto::base64url(passkey.cred_id().as_slice()),
+        user_handle: crypto::base64url(user_id.as_bytes()),
+        credential: to_json(&passkey)?,
+        friendly_name: "Passkey".into(),
+        transports: relying_party::transports(&reg),
+        aaguid: relying_party::aaguid(&reg),
+        backup_eligible: credential.backup_eligible,
+        backup_state: credential.backup_state,
+        sign_count: i64::from(credential.counter),
+        risk_signals: Vec::new(),
+        usage_count: 0,
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Commits a unit that stores a new passkey: a credential the app has already is refused.
+async fn store_passkey(p: &Passage, unit: Unit) -> Result<(), Error> {
+    match p.store.commit(unit).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::invalid("user_id", "the user no longer exists")),
+        Err(Error::Conflict(_)) => Err(Error::invalid(
+            "handshake_response",
+            "this passkey is registered already",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// `login/webauthn/start`: with an identifier, that user's passkeys; without one, any
+/// discoverable passkey of the app (the browser's account picker or autofill).
+pub async fn start_login(
+    p: &Passage,
+    app: &App,
+    identifier: &str,
+) -> Result<(Handshake, Option<User>), Error> {
+    let webauthn = relying_party::of(app)?;
+    let internal = |e| Error::Internal(anyhow::anyhow!("passkey login options: {e}"));
+    if identifier.trim().is_empty() {
+        let (rcr, state) = webauthn
+            .start_discoverable_authentication()
+            .map_err(internal)?;
+        let id = store_ceremony(p, app, LOGIN, "", &state).await?;
+        let challenge = relying_party::request_options(rcr)?;
+        return Ok((Handshake { id, challenge }, None));
+    }
+    let user = users::find_active(p, app, &users::Identifier::parse(app, identifier)?).await?;
+    let passkeys: Vec<Passkey> = p
+        .store
+        .passkeys_of(&app.id, &user.id)
+        .await?
+        .iter()
+        .map(|k| serde_json::from_str(&k.credential))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored passkey: {e}")))?;
+    if passkeys.is_empty() {
+        return Err(Error::PasskeyRefused {
+            discoverable: false,
+            reason: "this user has no passkey",
+        });
+    }
+    let (rcr, state) = webauthn
+        .start_passkey_authentication(&passkeys)
+        .map_err(internal)?;
+    let id = store_ceremony(p, app, LOGIN, &user.id, &state).await?;
+    let challenge = relying_party::request_options(rcr)?;
+    Ok((Handshake { id, challenge }, Some(user)))
+}
+
+/// `login/webauthn/finish`: verifies the assertion with the passkey it names, records the
+/// login on the passkey and the user, and starts a session.
+pub async fn finish_login(
+    p: &Passage,
+    app: &App,
+    handshake_id: &str,
+    response: serde_json::Value,
+    user_id: &str,
+) -> Result<AuthResult, Error> {
+    let login = relying_party::login_response(response)?;
+    let (owner, state) =
+        take_ceremony(p, app, handshake_id, LOGIN)
+            .await?
+            .ok_or(Error::PasskeyRefused {
+                discoverable: false,
+                reason: "the handshake is unknown, finished or expired",
+            })?;
+    let discoverable = owner.is_empty();
+    let refused = |reason| Error::PasskeyRefused {
+        discoverable,
+        reason,
+    };
+    let cred_id = crypto::base64url(login.get_credential_id());
+    let passkey = p
+        .store
+        .passkey_by_cred_id(&app.id, &cred_id)
+        .await?
+        .ok_or(refused("this passkey is not registered"))?;
+    let handle_matches = match login.get_user_unique_id() {
+        Some(handle) => crypto::base64url(handle) == passkey.user_handle,
+        None => !discoverable,
+    };
+    let owner_matches = discoverable || owner == passkey.user_id;
+    if !handle_matches || !owner_matches || !(user_id.is_empty() || user_id == passkey.user_id) {
+        return Err(refused("this passkey is not the user's"));
+    }
+    let user = users::get(p, app, &passkey.user_id).await?;
+    users::ensure_active(&user)?;
+
+    let stored: Passkey = serde_json::from_str(&passkey.credential)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored passkey: {e}")))?;
+    let stored = Credential::from(stored);
+    let presented = relying_party::Presented::of(&login)?;
+    let mut signals = Vec::new();
+    if presented.counter_regressed(&stored) {
+        signals.push(COUNTER_REGRESSED);
+    }
+    if presented.backup_eligibility_changed(&stored) {
+        signals.push(BACKUP_ELIGIBILITY_CHANGED);
+    }
+    if !signals.is_empty() {
+        tracing::warn!(
+            app_id = %app.id, user_id = %user.id, device_id = %passkey.id, ?signals,
+            strict = app.settings.passkey_strict_mode, "passkey risk signal"
+        );
+        if app.settings.passkey_strict_mode {
+            return Err(refused(
+                "this passkey may be cloned or changed; it is refused",
+            ));
+        }
+    }
+    // Both kinds of login state are one authentication state; finishing through the
+    // discoverable path lets the check run against the credential as tolerated above.
+    let state: DiscoverableAuthentication = serde_json::from_str(&state)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("stored login state: {e}")))?;
+    let key = DiscoverableKey::from(Passkey::from(presented.tolerated(stored.clone())));
+    let result = relying_party::of(app)?
+        .finish_discoverable_authentication(&login, state, &[key])
+        .map_err(|e| {
+            tracing::debug!(app_id = %app.id, device_id = %passkey.id, "passkey login refused: {e}");
+            refused("the passkey could not be verified")
+        })?;
+
+    let mut updated = stored;
+    updated.counter = updated.counter.max(result.counter());
+    updated.backup_eligible = result.backup_eligible();
+    updated.backup_state = result.backup_state();
+    let mut risk_signals = passkey.risk_signals.clone();
+    for s in signals {
+        if !risk_signals.iter().any(|r| r == s) {
+            risk_signals.push(s.to_string());
+        }
+    }
+    let now = now_ms();
+    let used = PasskeyUse {
+        credential: to_json(&Passkey::from(updated.clone()))?,
+        backup_eligible: updated.backup_eligible,
+        backup_state: updated.backup_state,
+        sign_count: i64::from(updated.counter),
+        risk_signals,
+        now,
+    };
+    let (result, session) = sessions::new_session(p, app, &user.id).await?;
+    let record = Store::record_login(&app.id, &user.id, None, None, now);
+    let then = std::iter::once(record).chain(session).collect();
+    let guard = Store::record_passkey_use(&app.id, &passkey.id, &used).into();
+    if !p.store.commit(Unit::chain(guard, then)).await? {
+        // Revoked while this login was under way.
+        return Err(refused("this passkey is not registered"));
+    }
+    Ok(result)
+}
+
+async fn store_ceremony(
+    p: &Passage,
+    app: &App,
+    kind: &'static str,
+    user_id: &str,
+    state: &impl serde::Serialize,
+) -> Result<String, Error> {
+    let id = crypto::random_id();
+    p.store
+        .insert_ceremony(&CeremonyRow {
+            id: id.clone(),
+            app_id: app.id.clone(),
+            kind,
+            user_id: user_id.to_string(),
+            state: to_json(state)?,
+            expires_at: now_ms() + CEREMONY_TTL_MS,
+        })
+        .await?;
+    Ok(id)
+}
+
+async fn take_ceremony(
+    p: &Passage,
+    app: &App,
+    id: &str,
+    kind: &str,
+) -> Result<Option<(String, String)>, Error> {
+    p.store.take_ceremony(&app.id, id, kind, now_ms()).await
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|e| Error::Internal(e.into()))
+}

@@ -1,0 +1,315 @@
+//! Passkeys and WebAuthn ceremony state. A ceremony is taken by one conditional `delete`, so
+//! it finishes at most once, on any node.
+
+use super::{flag, Filtered, Statement, Store};
+use crate::error::{Error, Resource};
+
+/// A registered passkey.
+#[derive(Debug, Clone)]
+pub struct PasskeyRow {
+    pub id: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub cred_id: String,
+    pub user_handle: String,
+    /// The verified credential as JSON.
+    pub credential: String,
+    pub friendly_name: String,
+    pub transports: Vec<String>,
+    pub aaguid: String,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub sign_count: i64,
+    pub risk_signals: Vec<String>,
+    pub usage_count: i64,
+    pub last_login_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct RawPasskey {
+    id: String,
+    app_id: String,
+    user_id: String,
+    cred_id: String,
+    user_handle: String,
+    credential: String,
+    friendly_name: String,
+    transports: String,
+    aaguid: String,
+    backup_eligible: i64,
+    backup_state: i64,
+    sign_count: i64,
+    risk_signals: String,
+    usage_count: i64,
+    last_login_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<RawPasskey> for PasskeyRow {
+    fn from(r: RawPasskey) -> PasskeyRow {
+        let list = |json: &str| serde_json::from_str(json).unwrap_or_default();
+        PasskeyRow {
+            transports: list(&r.transports),
+            risk_signals: list(&r.risk_signals),
+            id: r.id,
+            app_id: r.app_id,
+            user_id: r.user_id,
+            cred_id: r.cred_id,
+            user_handle: r.user_handle,
+            credential: r.credential,
+            friendly_name: r.friendly_name,
+            aaguid: r.aaguid,
+            backup_eligible: r.backup_eligible != 0,
+            backup_state: r.backup_state != 0,
+            sign_count: r.sign_count,
+            usage_count: r.usage_count,
+            last_login_at: r.last_login_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// What one login changes on the passkey it used.
+#[derive(Debug, Clone)]
+pub struct PasskeyUse {
+    pub credential: String,
+    pub backup_eligible: bool,
+    pub backup_state: bool,
+    pub sign_count: i64,
+    pub risk_signals: Vec<String>,
+    pub now: i64,
+}
+
+/// A ceremony between its start and its finish.
+#[derive(Debug, Clone)]
+pub struct CeremonyRow {
+    pub id: String,
+    pub app_id: String,
+    /// `register`, `login` or `add_device`.
+    pub kind: &'static str,
+    /// Empty for a login without identifier.
+    pub user_id: String,
+    pub state: String,
+    pub expires_at: i64,
+}
+
+const COLUMNS: &str = "id, app_id, user_id, cred_id, user_handle, credential, friendly_name, \
+    transports, aaguid, backup_eligible, backup_state, sign_count, risk_signals, usage_count, \
+    last_login_at, created_at, updated_at";
+
+fn json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+impl Store {
+    /// Stores a new passkey; `Conflict` when the app has this credential already.
+    pub fn insert_passkey(k: &PasskeyRow) -> Filtered {
+        Statement::filtered(
+            "insert into passkeys (id, app_id, user_id, cred_id, user_handle, credential,
+               friendly_name, transports, aaguid, backup_eligible, backup_state, sign_count,
+               risk_signals, usage_count, last_login_at, created_at, updated_at)
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17",
+            "true",
+        )
+        .text(k.id.clone())
+        .text(k.app_id.clone())
+        .text(k.user_id.clone())
+        .text(k.cred_id.clone())
+        .text(k.user_handle.clone())
+        .text(k.credential.clone())
+        .text(k.friendly_name.clone())
+        .text(json_list(&k.transports))
+        .text(k.aaguid.clone())
+        .int(flag(k.backup_eligible))
+        .int(flag(k.backup_state))
+        .int(k.sign_count)
+        .text(json_list(&k.risk_signals))
+        .int(k.usage_count)
+        .int(k.last_login_at)
+        .int(k.created_at)
+        .int(k.updated_at)
+    }
+
+    /// The passkeys of a user, oldest first.
+    pub async fn passkeys_of(&self, app_id: &str, user_id: &str) -> Result<Vec<PasskeyRow>, Error> {
+        let sql = format!(
+            "select {COLUMNS} from passkeys where app_id = $1 and user_id = $2
+              order by created_at, id"
+        );
+        let rows: Vec<RawPasskey> = sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(user_id)
+            .fetch_all(&self.read)
+            .await?;
+        Ok(rows.into_iter().map(PasskeyRow::from).collect())
+    }
+
+    /// The passkeys of several users of one app (a page of the user list).
+    pub async fn passkeys_of_users(
+        &self,
+        app_id: &str,
+        user_ids: &[String],
+    ) -> Result<Vec<PasskeyRow>, Error> {
+        if user_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (2..user_ids.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "select {COLUMNS} from passkeys where app_id = $1 and user_id in ({})
+              order by created_at, id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as(&sql).bind(app_id);
+        for id in user_ids {
+            query = query.bind(id);
+        }
+        let rows: Vec<RawPasskey> = query.fetch_all(&self.read).await?;
+        Ok(rows.into_iter().map(PasskeyRow::from).collect())
+    }
+
+    /// The app's passkey with this credential id.
+    pub async fn passkey_by_cred_id(
+        &self,
+        app_id: &str,
+        cred_id: &str,
+    ) -> Result<Option<PasskeyRow>, Error> {
+        let sql = format!("select {COLUMNS} from passkeys where app_id = $1 and cred_id = $2");
+        let row: Option<RawPasskey> = sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(cred_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(PasskeyRow::from))
+    }
+
+    /// Records a login with the passkey `id`: its new counter and flags, and the risk signals
+    /// seen so far.
+    pub fn record_passkey_use(app_id: &str, id: &str, u: &PasskeyUse) -> Filtered {
+        Statement::filtered(
+            "update passkeys set credential = $3, backup_eligible = $4, backup_state = $5,
+               sign_count = $6, risk_signals = $7, usage_count = usage_count + 1,
+               last_login_at = $8, updated_at = $8",
+            "app_id = $1 and id = $2",
+        )
+        .text(app_id.to_string())
+        .text(id.to_string())
+        .text(u.credential.clone())
+        .int(flag(u.backup_eligible))
+        .int(flag(u.backup_state))
+        .int(u.sign_count)
+        .text(json_list(&u.risk_signals))
+        .int(u.now)
+    }
+
+    /// Renames the passkey `id` of `user_id`.
+    pub async fn rename_passkey(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        id: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<PasskeyRow, Error> {
+        let sql = format!(
+            "update passkeys set friendly_name = $4, updated_at = $5
+              where app_id = $1 and user_id = $2 and id = $3
+             returning {COLUMNS}"
+        );
+        let row: Option<RawPasskey> = sqlx::query_as(&sql)
+            .bind(app_id)
+            .bind(user_id)
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .fetch_optional(&self.write)
+            .await?;
+        row.map(PasskeyRow::from)
+            .ok_or(Error::NotFound(Resource::Device))
+    }
+
+    /// Deletes the passkey `id` of `user_id`. Unless `may_be_last`, only while the user keeps
+    /// another passkey or a verified email or phone: false when that refused the deletion.
+    pub async fn delete_passkey(
+        &self,
+        app_id: &str,
+        user_id: &str,
+        id: &str,
+        may_be_last: bool,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "delete from passkeys where app_id = $1 and user_id = $2 and id = $3
+               and ($4 = 1
+                    or exists (select 1 from passkeys o
+                                where o.user_id = $2 and o.app_id = $1 and o.id <> $3)
+                    or exists (select 1 from users u
+                                where u.id = $2 and u.app_id = $1
+                                  and ((u.email is not null and u.email_verified = 1)
+                                    or (u.phone is not null and u.phone_verified = 1))))",
+        )
+        .bind(app_id)
+        .bind(user_id)
+        .bind(id)
+        .bind(flag(may_be_last))
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(true);
+        }
+        // Refused, or not there at all.
+        let exists =
+            sqlx::query("select 1 from passkeys where app_id = $1 and user_id = $2 and id = $3")
+                .bind(app_id)
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?
+                .is_some();
+        if exists {
+            Ok(false)
+        } else {
+            Err(Error::NotFound(Resource::Device))
+        }
+    }
+
+    pub async fn insert_ceremony(&self, c: &CeremonyRow) -> Result<(), Error> {
+        sqlx::query(
+            "insert into webauthn_ceremonies (id, app_id, kind, user_id, state, expires_at)
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.app_id)
+        .bind(c.kind)
+        .bind(&c.user_id)
+        .bind(&c.state)
+        .bind(c.expires_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the ceremony `id` of kind `kind`, once, before it expires: the user it is for and
+    /// its state; `None` when it is unknown, finished already or expired.
+    pub async fn take_ceremony(
+        &self,
+        app_id: &str,
+        id: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<Option<(String, String)>, Error> {
+        Ok(sqlx::query_as(
+            "delete from webauthn_ceremonies
+              where id = $1 and app_id = $2 and kind = $3 and expires_at > $4
+             returning user_id, state",
+        )
+        .bind(id)
+        .bind(app_id)
+        .bind(kind)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?)
+    }
+}

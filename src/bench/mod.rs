@@ -22,6 +22,33 @@ use tokio::task::JoinHandle;
 /// operator that the server's rate limit, not its speed, bounded the run.
 pub const RATE_LIMITED: &str = "http 429";
 
+/// The step every flow records for a whole pass.
+pub const ROUND_TRIP: &str = "round_trip";
+
+/// POSTs `body` as JSON: the answer's JSON when its status is `expect`, else the kind of
+/// failure to record (`http 429` apart, see [`RATE_LIMITED`]).
+pub async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+    expect: u16,
+) -> Result<serde_json::Value, String> {
+    let res = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| String::from(if e.is_timeout() { "timeout" } else { "connect" }))?;
+    let status = res.status().as_u16();
+    if status == 429 {
+        return Err(RATE_LIMITED.into());
+    }
+    if status != expect {
+        return Err(format!("http {status}"));
+    }
+    res.json().await.map_err(|_| "bad json".into())
+}
+
 /// Highest latency the histograms track exactly; slower samples are clamped to it.
 const MAX_TRACKED_MICROS: u64 = 3_600_000_000;
 
@@ -182,6 +209,13 @@ impl Iteration {
 
     pub fn fail(&mut self, step: &'static str, kind: impl Into<String>) {
         self.samples.push((step, Err(kind.into())));
+    }
+
+    /// Ends the pass at `step`, which failed with `kind`: the round trip fails with it.
+    pub fn abandon(mut self, step: &'static str, kind: String) -> Self {
+        self.fail(step, kind);
+        self.fail(ROUND_TRIP, format!("failed at {step}"));
+        self
     }
 
     /// Marks the pass as a completed round trip (it counts towards throughput).

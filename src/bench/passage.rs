@@ -16,15 +16,14 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{
-    drive, start_receiver, tyntec::random_mobile_number, Iteration, LoadPlan, Receiver, Report,
-    RATE_LIMITED,
+    drive, post_json, start_receiver, tyntec::random_mobile_number, Iteration, LoadPlan, Receiver,
+    Report, ROUND_TRIP,
 };
 
 const SEND: &str = "send";
 const DELIVER: &str = "deliver";
 const ACTIVATE: &str = "activate";
 const REFRESH: &str = "refresh";
-const ROUND_TRIP: &str = "round_trip";
 const STEPS: [&str; 5] = [SEND, DELIVER, ACTIVATE, REFRESH, ROUND_TRIP];
 
 /// Arguments of `keyhaven bench passage`. The app must take phone numbers
@@ -108,14 +107,14 @@ impl Flow {
         let step = Instant::now();
         let otp_id = match self.post(path, json!({"identifier": number}), 201).await {
             Ok(body) => body["otp_id"].as_str().unwrap_or_default().to_string(),
-            Err(kind) => return fail(it, SEND, kind),
+            Err(kind) => return it.abandon(SEND, kind),
         };
         signed_up.store(true, Ordering::Relaxed);
         it.ok(SEND, step.elapsed());
         let step = Instant::now();
         let code = match self.receiver.wait_for(number, Duration::from_secs(5)).await {
             Ok(text) => first_code(&text).unwrap_or_default().to_string(),
-            Err(_) => return fail(it, DELIVER, "timeout".into()),
+            Err(_) => return it.abandon(DELIVER, "timeout".into()),
         };
         it.ok(DELIVER, step.elapsed());
         let step = Instant::now();
@@ -125,7 +124,7 @@ impl Flow {
                 .as_str()
                 .unwrap_or_default()
                 .to_string(),
-            Err(kind) => return fail(it, ACTIVATE, kind),
+            Err(kind) => return it.abandon(ACTIVATE, kind),
         };
         it.ok(ACTIVATE, step.elapsed());
         let step = Instant::now();
@@ -133,7 +132,7 @@ impl Flow {
             .post("/tokens", json!({"refresh_token": refresh_token}), 201)
             .await
         {
-            return fail(it, REFRESH, kind);
+            return it.abandon(REFRESH, kind);
         }
         it.ok(REFRESH, step.elapsed());
         it.ok(ROUND_TRIP, start.elapsed());
@@ -142,28 +141,8 @@ impl Flow {
     }
 
     async fn post(&self, path: &str, body: Value, expect: u16) -> Result<Value, String> {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| String::from(if e.is_timeout() { "timeout" } else { "connect" }))?;
-        let status = res.status().as_u16();
-        if status == 429 {
-            return Err(RATE_LIMITED.into());
-        }
-        if status != expect {
-            return Err(format!("http {status}"));
-        }
-        res.json().await.map_err(|_| "bad json".into())
+        post_json(&self.client, &format!("{}{path}", self.base), &body, expect).await
     }
-}
-
-fn fail(mut it: Iteration, step: &'static str, kind: String) -> Iteration {
-    it.fail(step, kind);
-    it.fail(ROUND_TRIP, format!("failed at {step}"));
-    it
 }
 
 /// The first run of four or more digits in a message.

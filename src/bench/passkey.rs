@@ -9,12 +9,13 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 use tokio::{sync::Mutex, time::Instant};
 
-use super::{authenticator::SoftAuthenticator, drive, Iteration, LoadPlan, Report, RATE_LIMITED};
+use super::{
+    authenticator::SoftAuthenticator, drive, post_json, Iteration, LoadPlan, Report, ROUND_TRIP,
+};
 
 const START: &str = "start";
 const SIGN: &str = "sign";
 const FINISH: &str = "finish";
-const ROUND_TRIP: &str = "round_trip";
 const STEPS: [&str; 4] = [START, SIGN, FINISH, ROUND_TRIP];
 
 /// Arguments of `keyhaven bench passkey`. The app's `auth_origin` must be `--origin`.
@@ -106,13 +107,13 @@ impl Flow {
         let body = json!({"identifier": user.email});
         let handshake = match self.api.post("/login/webauthn/start", body, 200).await {
             Ok(body) => body["handshake"].clone(),
-            Err(kind) => return fail(it, START, kind),
+            Err(kind) => return it.abandon(START, kind),
         };
         it.ok(START, step.elapsed());
         let step = Instant::now();
         let response = match user.authenticator.login(&handshake["challenge"]).await {
             Ok(response) => response,
-            Err(_) => return fail(it, SIGN, "authenticator".into()),
+            Err(_) => return it.abandon(SIGN, "authenticator".into()),
         };
         it.ok(SIGN, step.elapsed());
         let step = Instant::now();
@@ -122,7 +123,7 @@ impl Flow {
             "user_id": user.user_id,
         });
         if let Err(kind) = self.api.post("/login/webauthn/finish", body, 200).await {
-            return fail(it, FINISH, kind);
+            return it.abandon(FINISH, kind);
         }
         it.ok(FINISH, step.elapsed());
         it.ok(ROUND_TRIP, start.elapsed());
@@ -170,26 +171,6 @@ impl Api {
     }
 
     async fn post(&self, path: &str, body: Value, expect: u16) -> Result<Value, String> {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| String::from(if e.is_timeout() { "timeout" } else { "connect" }))?;
-        let status = res.status().as_u16();
-        if status == 429 {
-            return Err(RATE_LIMITED.into());
-        }
-        if status != expect {
-            return Err(format!("http {status}"));
-        }
-        res.json().await.map_err(|_| "bad json".into())
+        post_json(&self.client, &format!("{}{path}", self.base), &body, expect).await
     }
-}
-
-fn fail(mut it: Iteration, step: &'static str, kind: String) -> Iteration {
-    it.fail(step, kind);
-    it.fail(ROUND_TRIP, format!("failed at {step}"));
-    it
 }

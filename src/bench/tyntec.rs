@@ -9,12 +9,13 @@ use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::{drive, start_receiver, Iteration, LoadPlan, Receiver, Report, RATE_LIMITED};
+use super::{
+    drive, start_receiver, Iteration, LoadPlan, Receiver, Report, RATE_LIMITED, ROUND_TRIP,
+};
 
 const SEND: &str = "send";
 const DELIVER: &str = "deliver";
 const CHECK: &str = "check";
-const ROUND_TRIP: &str = "round_trip";
 const STEPS: [&str; 4] = [SEND, DELIVER, CHECK, ROUND_TRIP];
 
 /// How long a user waits for its SMS before counting the delivery as failed.

@@ -69,7 +69,9 @@ fn not_found_code(resource: Resource) -> &'static str {
         Resource::App => "app_not_found",
         Resource::User => "user_not_found",
         Resource::MagicLink => "magic_link_not_found",
-        Resource::Device => "device_not_found",
+        // The contract's 404 codes name no device: a user's device is found through the
+        // user, and the message says which was missing.
+        Resource::Device => "user_not_found",
         Resource::ApiKey => "api_key_not_found",
         // No Passage route looks up a tyntec resource: of these only `Route` is reached.
         Resource::Route
@@ -124,7 +126,7 @@ mod tests {
             (404, "app_not_found"),
             (404, "user_not_found"),
             (404, "magic_link_not_found"),
-            (404, "device_not_found"),
+            (404, "user_not_found"),
             (400, "invalid_request"),
             (401, "invalid_access_token"),
             (401, "exceeded_attempts"),

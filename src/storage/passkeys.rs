@@ -205,6 +205,22 @@ impl Store {
         .int(u.now)
     }
 
+    /// Records risk signals on the passkey `id` without a login (a login they refused).
+    pub async fn set_passkey_risk_signals(
+        &self,
+        app_id: &str,
+        id: &str,
+        signals: &[String],
+    ) -> Result<(), Error> {
+        sqlx::query("update passkeys set risk_signals = $3 where app_id = $1 and id = $2")
+            .bind(app_id)
+            .bind(id)
+            .bind(json_list(signals))
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// Renames the passkey `id` of `user_id`.
     pub async fn rename_passkey(
         &self,

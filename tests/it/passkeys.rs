@@ -96,6 +96,43 @@ async fn log_in(
     post(app, p, "/login/webauthn/finish", body).await
 }
 
+/// Adds a passkey made by `browser` to the signed-in user: the started handshake and the
+/// device the finish answered.
+async fn add_device(
+    app: &TestApp,
+    p: &PassageApp,
+    token: &str,
+    browser: &mut SoftAuthenticator,
+) -> (Value, Value) {
+    let devices = "/currentuser/devices";
+    let (status, started) = call(
+        app,
+        Method::POST,
+        &p.app_id,
+        &format!("{devices}/start"),
+        Some(token),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let response = browser
+        .register(&started["handshake"]["challenge"])
+        .await
+        .unwrap();
+    let body = json!({"handshake_id": started["handshake"]["id"], "handshake_response": response, "user_id": started["user"]["id"]});
+    let (status, added) = call(
+        app,
+        Method::POST,
+        &p.app_id,
+        &format!("{devices}/finish"),
+        Some(token),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    (started, added["device"].clone())
+}
+
 async fn devices(app: &TestApp, p: &PassageApp, token: &str) -> Vec<Value> {
     let (status, body) = call(
         app,
@@ -185,39 +222,12 @@ async fn a_second_device_is_added_renamed_and_revoked(b: Backend) {
     let token = session["auth_token"].as_str().unwrap().to_string();
 
     let mut phone = browser();
-    let (status, started) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/currentuser/devices/start",
-        Some(&token),
-        Some(json!({})),
-    )
-    .await;
-    assert_eq!(status, 200, "{started}");
+    let (started, added) = add_device(&app, &p, &token, &mut phone).await;
     assert_eq!(started["user"]["id"], user_id.as_str());
-    let options = &started["handshake"]["challenge"];
-    // The laptop's credential is excluded: one authenticator registers once.
-    assert_eq!(
-        options["publicKey"]["excludeCredentials"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
-    let response = phone.register(options).await.unwrap();
-    let body = json!({"handshake_id": started["handshake"]["id"], "handshake_response": response, "user_id": user_id});
-    let (status, added) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/currentuser/devices/finish",
-        Some(&token),
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, 201, "{added}");
-    let phone_device = added["device"]["id"].as_str().unwrap().to_string();
+    // The laptop's credential was excluded: one authenticator registers once.
+    let excluded = &started["handshake"]["challenge"]["publicKey"]["excludeCredentials"];
+    assert_eq!(excluded.as_array().unwrap().len(), 1);
+    let phone_device = added["id"].as_str().unwrap().to_string();
     assert_eq!(devices(&app, &p, &token).await.len(), 2);
 
     let (status, login) = log_in(&app, &p, &mut phone, "bo@example.com").await;
@@ -245,6 +255,7 @@ async fn a_second_device_is_added_renamed_and_revoked(b: Backend) {
     )
     .await;
     assert_eq!(status, 400);
+    // The contract's 404 codes name no device; the message does.
     let (status, missing) = call(
         &app,
         Method::PATCH,
@@ -256,8 +267,9 @@ async fn a_second_device_is_added_renamed_and_revoked(b: Backend) {
     .await;
     assert_eq!(
         (status.as_u16(), missing["code"].as_str()),
-        (404, Some("device_not_found"))
+        (404, Some("user_not_found"))
     );
+    assert_eq!(missing["error"], "device not found");
 
     let (status, body) = call(&app, Method::DELETE, &p.app_id, &path, Some(&token), None).await;
     assert_eq!(status, 200, "{body}");
@@ -296,36 +308,8 @@ async fn the_last_passkey_stays_while_it_is_the_only_way_in(b: Backend) {
     assert!(devices(&app, &p, &token).await.is_empty());
 
     // An administrator may revoke the last one.
-    let mut again = browser();
-    let start = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/currentuser/devices/start",
-        Some(&token),
-        Some(json!({})),
-    )
-    .await
-    .1;
-    let response = again
-        .register(&start["handshake"]["challenge"])
-        .await
-        .unwrap();
-    let body = json!({"handshake_id": start["handshake"]["id"], "handshake_response": response, "user_id": user_id});
-    let (status, added) = call(
-        &app,
-        Method::POST,
-        &p.app_id,
-        "/currentuser/devices/finish",
-        Some(&token),
-        Some(body),
-    )
-    .await;
-    assert_eq!(status, 201, "{added}");
-    let path = format!(
-        "/users/{user_id}/devices/{}",
-        added["device"]["id"].as_str().unwrap()
-    );
+    let (_, added) = add_device(&app, &p, &token, &mut browser()).await;
+    let path = format!("/users/{user_id}/devices/{}", added["id"].as_str().unwrap());
     let (status, body) = call(&app, Method::DELETE, &p.app_id, &path, Some(&p.key), None).await;
     assert_eq!(status, 200, "{body}");
     assert!(devices(&app, &p, &token).await.is_empty());
@@ -487,7 +471,9 @@ async fn a_counter_that_goes_back_is_flagged_or_refused(b: Backend) {
         (401, Some("webauthn_login_failed")),
         "{refused}"
     );
-    assert_eq!(devices(&app, &p, &token).await[0]["usage_count"], 4);
+    let device = &devices(&app, &p, &token).await[0];
+    assert_eq!(device["usage_count"], 4);
+    assert_eq!(device["risk_signals"], json!(["counter_regressed"]));
 }
 
 async fn passkeys_do_not_cross_apps(b: Backend) {

@@ -23,7 +23,7 @@ use crate::{
     crypto,
     domain::now_ms,
     error::Error,
-    storage::{CeremonyRow, PasskeyRow, PasskeyUse, Store, Unit, User},
+    storage::{CeremonyRow, Filtered, PasskeyRow, PasskeyUse, Store, Unit, User},
 };
 
 /// How long a started ceremony may be finished.
@@ -70,9 +70,7 @@ pub async fn finish_registration(
     user_id: &str,
 ) -> Result<AuthResult, Error> {
     let passkey = finish_creation(p, app, handshake_id, response, user_id, REGISTER).await?;
-    let (result, session) = sessions::new_session(p, app, user_id).await?;
-    let login = Store::record_login(&app.id, user_id, None, None, now_ms());
-    let then = std::iter::once(login).chain(session).collect();
+    let (result, then) = session_with_login(p, app, user_id, now_ms()).await?;
     store_passkey(p, Unit::chain(Store::insert_passkey(&passkey).into(), then)).await?;
     Ok(result)
 }
@@ -277,26 +275,9 @@ pub async fn finish_login(
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored passkey: {e}")))?;
     let stored = Credential::from(stored);
     let presented = relying_party::Presented::of(&login)?;
-    let mut signals = Vec::new();
-    if presented.counter_regressed(&stored) {
-        signals.push(COUNTER_REGRESSED);
-    }
-    if presented.backup_eligibility_changed(&stored) {
-        signals.push(BACKUP_ELIGIBILITY_CHANGED);
-    }
-    if !signals.is_empty() {
-        tracing::warn!(
-            app_id = %app.id, user_id = %user.id, device_id = %passkey.id, ?signals,
-            strict = app.settings.passkey_strict_mode, "passkey risk signal"
-        );
-        if app.settings.passkey_strict_mode {
-            return Err(refused(
-                "this passkey may be cloned or changed; it is refused",
-            ));
-        }
-    }
     // Both kinds of login state are one authentication state; finishing through the
-    // discoverable path lets the check run against the credential as tolerated above.
+    // discoverable path checks the signature against the stored credential with its
+    // signals tolerated, so that only a verified login raises them.
     let state: DiscoverableAuthentication = serde_json::from_str(&state)
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored login state: {e}")))?;
     let key = DiscoverableKey::from(Passkey::from(presented.tolerated(stored.clone())));
@@ -307,16 +288,41 @@ pub async fn finish_login(
             refused("the passkey could not be verified")
         })?;
 
+    let mut risk_signals = passkey.risk_signals.clone();
+    let mut raised = Vec::new();
+    for (signal, seen) in [
+        (COUNTER_REGRESSED, presented.counter_regressed(&stored)),
+        (
+            BACKUP_ELIGIBILITY_CHANGED,
+            presented.backup_eligibility_changed(&stored),
+        ),
+    ] {
+        if seen {
+            raised.push(signal);
+            if !risk_signals.iter().any(|r| r == signal) {
+                risk_signals.push(signal.to_string());
+            }
+        }
+    }
+    if !raised.is_empty() {
+        let strict = app.settings.passkey_strict_mode;
+        tracing::warn!(
+            app_id = %app.id, user_id = %user.id, device_id = %passkey.id, signals = ?raised,
+            strict, "passkey risk signal"
+        );
+        if strict {
+            p.store
+                .set_passkey_risk_signals(&app.id, &passkey.id, &risk_signals)
+                .await?;
+            return Err(refused(
+                "this passkey may be cloned or changed; it is refused",
+            ));
+        }
+    }
     let mut updated = stored;
     updated.counter = updated.counter.max(result.counter());
     updated.backup_eligible = result.backup_eligible();
     updated.backup_state = result.backup_state();
-    let mut risk_signals = passkey.risk_signals.clone();
-    for s in signals {
-        if !risk_signals.iter().any(|r| r == s) {
-            risk_signals.push(s.to_string());
-        }
-    }
     let now = now_ms();
     let used = PasskeyUse {
         credential: to_json(&Passkey::from(updated.clone()))?,
@@ -326,15 +332,26 @@ pub async fn finish_login(
         risk_signals,
         now,
     };
-    let (result, session) = sessions::new_session(p, app, &user.id).await?;
-    let record = Store::record_login(&app.id, &user.id, None, None, now);
-    let then = std::iter::once(record).chain(session).collect();
+    let (result, then) = session_with_login(p, app, &user.id, now).await?;
     let guard = Store::record_passkey_use(&app.id, &passkey.id, &used).into();
     if !p.store.commit(Unit::chain(guard, then)).await? {
         // Revoked while this login was under way.
         return Err(refused("this passkey is not registered"));
     }
     Ok(result)
+}
+
+/// A new session of `user_id`, and the writes that go with it: the login counted on the user
+/// (a pending user becomes active) and the session's refresh token.
+async fn session_with_login(
+    p: &Passage,
+    app: &App,
+    user_id: &str,
+    now: i64,
+) -> Result<(AuthResult, Vec<Filtered>), Error> {
+    let (result, session) = sessions::new_session(p, app, user_id).await?;
+    let login = Store::record_login(&app.id, user_id, None, None, now);
+    Ok((result, std::iter::once(login).chain(session).collect()))
 }
 
 async fn store_ceremony(

@@ -65,11 +65,18 @@ pub fn creation_options(
     json(&ccr)
 }
 
-/// Login options: only `publicKey`. Whether the browser asks in a dialog or through autofill
-/// is the page's choice, so no `mediation` is imposed.
+/// Login options: only `publicKey`, with `extensions` always present. Whether the browser
+/// asks in a dialog or through autofill is the page's choice, so no `mediation` is imposed.
 pub fn request_options(mut rcr: RequestChallengeResponse) -> Result<Value, Error> {
     rcr.mediation = None;
-    json(&rcr)
+    let mut options = json(&rcr)?;
+    // Passage always sent `extensions`, and its clients may expect the field.
+    if let Some(public_key) = options.get_mut("publicKey").and_then(Value::as_object_mut) {
+        public_key
+            .entry("extensions")
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+    Ok(options)
 }
 
 fn json(value: &impl serde::Serialize) -> Result<Value, Error> {

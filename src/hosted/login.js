@@ -7,10 +7,15 @@ const STRINGS = {
     identifier_label: "Email address",
     identifier_label_phone: "Phone number",
     identifier_label_both: "Email or phone number",
+    lead: "Sign in or create an account.",
     continue: "Continue",
     passkey: "Sign in with a passkey",
     send_code: "Send me a code",
+    send_code_email: "Email me a code",
+    send_code_phone: "Text me a code",
     send_link: "Send me a link",
+    send_link_email: "Email me a link",
+    send_link_phone: "Text me a link",
     code_label: "The code we sent you",
     verify: "Verify",
     sign_out: "Sign out",
@@ -20,6 +25,7 @@ const STRINGS = {
     confirm: "Confirm with your passkey…",
     code_sent: "We sent you a code.",
     link_sent: "We sent you a link. Open it on any device; this page continues by itself.",
+    link_waited: "The link was not opened in time. Ask for a new one.",
     no_passkey: "There is no passkey for this account yet: use a code or a link.",
     no_signup: "There is no account for this address.",
     no_webauthn: "This browser cannot use passkeys here: use a code or a link.",
@@ -32,10 +38,15 @@ const STRINGS = {
     identifier_label: "E-Mail-Adresse",
     identifier_label_phone: "Telefonnummer",
     identifier_label_both: "E-Mail-Adresse oder Telefonnummer",
+    lead: "Melden Sie sich an oder erstellen Sie ein Konto.",
     continue: "Weiter",
     passkey: "Mit Passkey anmelden",
     send_code: "Code senden",
+    send_code_email: "Code per E-Mail senden",
+    send_code_phone: "Code per SMS senden",
     send_link: "Link senden",
+    send_link_email: "Link per E-Mail senden",
+    send_link_phone: "Link per SMS senden",
     code_label: "Der Code, den wir Ihnen gesendet haben",
     verify: "Bestätigen",
     sign_out: "Abmelden",
@@ -45,6 +56,7 @@ const STRINGS = {
     confirm: "Bestätigen Sie mit Ihrem Passkey…",
     code_sent: "Wir haben Ihnen einen Code gesendet.",
     link_sent: "Wir haben Ihnen einen Link gesendet. Öffnen Sie ihn auf einem beliebigen Gerät; diese Seite fährt dann fort.",
+    link_waited: "Der Link wurde nicht rechtzeitig geöffnet. Fordern Sie einen neuen an.",
     no_passkey: "Für dieses Konto gibt es noch keinen Passkey: Verwenden Sie einen Code oder Link.",
     no_signup: "Für diese Adresse gibt es kein Konto.",
     no_webauthn: "Dieser Browser kann hier keine Passkeys verwenden: Verwenden Sie einen Code oder Link.",
@@ -68,6 +80,10 @@ const text = STRINGS[document.documentElement.lang] || STRINGS.en;
 const $ = (id) => document.getElementById(id);
 let pendingOtp = null;
 let autofill = null;
+// Set once the page is on its way to the app: nothing new starts then.
+let leaving = false;
+// Bumped by every link sent, so that only the newest link's poll goes on.
+let linkPoll = 0;
 
 function t(key, values = {}) {
   return (text[key] || STRINGS.en[key] || key).replace(/\{(\w+)\}/g, (_, k) => values[k] ?? "");
@@ -146,7 +162,6 @@ function credentialJson(credential) {
     type: credential.type,
     authenticatorAttachment: credential.authenticatorAttachment || undefined,
     response,
-    transports: response.transports,
     clientExtensionResults: credential.getClientExtensionResults(),
   };
 }
@@ -167,12 +182,23 @@ function signedIn(result) {
   const secure = location.protocol === "https:" ? "; Secure" : "";
   document.cookie = `psg_auth_token=${result.auth_token}; Path=/; SameSite=Lax${secure}`;
   say(t("signed_in"));
-  const target = result.redirect_url || app.redirectUrl || "/";
-  if (app.authOrigin && app.authOrigin !== location.origin) {
-    location.assign(`${app.authOrigin}${target}#psg_auth_token=${encodeURIComponent(result.auth_token)}`);
-  } else {
-    location.assign(target);
+  leaving = true;
+  location.assign(destination(result));
+}
+
+// The app's redirect URL, a path on its auth_origin. Another origin cannot read this page's
+// storage, so it gets the token in the fragment, which browsers never send to a server.
+function destination(result) {
+  const origin = app.authOrigin || location.origin;
+  let url;
+  try {
+    url = new URL(result.redirect_url || app.redirectUrl || "/", origin);
+  } catch (_) {
+    url = new URL("/", location.origin);
   }
+  if (url.protocol !== "https:" && url.protocol !== "http:") url = new URL("/", location.origin);
+  if (url.origin !== location.origin) url.hash = `psg_auth_token=${encodeURIComponent(result.auth_token)}`;
+  return url.href;
 }
 
 async function registerPasskey(who) {
@@ -194,11 +220,9 @@ async function loginWithPasskey(who, mediation, signal) {
   if (mediation) options.mediation = mediation;
   if (signal) options.signal = signal;
   const credential = await navigator.credentials.get(options);
-  const done = await call("POST", "/login/webauthn/finish", {
-    handshake_id: started.handshake.id,
-    handshake_response: credentialJson(credential),
-    user_id: started.user ? started.user.id : "",
-  });
+  const finish = { handshake_id: started.handshake.id, handshake_response: credentialJson(credential) };
+  if (started.user) finish.user_id = started.user.id;
+  const done = await call("POST", "/login/webauthn/finish", finish);
   signedIn(done.auth_result);
 }
 
@@ -213,19 +237,38 @@ async function sendCode(who) {
 
 async function sendLink(who) {
   const path = (await knownUser(who)) ? "/login/magic-link" : "/register/magic-link";
-  const sent = await call("POST", path, { identifier: who });
+  const body = { identifier: who };
+  // On the app's own origin the link leads back here; elsewhere to the app's login_url.
+  if (location.origin === app.authOrigin) body.magic_link_path = location.pathname;
+  const sent = await call("POST", path, body);
   say(t("link_sent"));
-  const id = sent.magic_link.id;
+  pollLink(sent.magic_link.id, ++linkPoll);
+}
+
+// Waits, without holding the page, for the link to be opened here or on another device.
+async function pollLink(id, generation) {
   const until = Date.now() + 10 * 60 * 1000;
-  while (Date.now() < until) {
+  while (Date.now() < until && generation === linkPoll) {
     await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (generation !== linkPoll) return;
     try {
       const done = await call("POST", "/magic-link/status", { id });
+      linkPoll++;
       return signedIn(done.auth_result);
     } catch (e) {
-      if (e.status !== 401) throw e;
+      // 401 until the link is opened; anything else ends the wait.
+      if (e.status !== 401) return say(e.message || t("failed"), true);
     }
   }
+  if (generation === linkPoll) say(t("link_waited"), true);
+}
+
+// A magic link opened on this page: the token leaves the address bar, then signs in.
+async function openLink(token) {
+  history.replaceState(null, "", location.pathname);
+  say(t("working"));
+  const done = await call("PATCH", "/magic-link/activate", { magic_link: token });
+  signedIn(done.auth_result);
 }
 
 async function knownUser(who) {
@@ -238,6 +281,7 @@ function canUsePasskeys() {
 }
 
 // Runs one step, showing what fails; a cancelled passkey prompt is not an error to shout.
+// The autofill request makes way for the step and comes back after it, unless the page leaves.
 async function attempt(step) {
   cancelAutofill();
   busy(true);
@@ -246,9 +290,9 @@ async function attempt(step) {
   } catch (e) {
     if (e.name === "NotAllowedError" || e.name === "AbortError") say(t("cancelled"), true);
     else say(e.message || t("failed"), true);
-    startAutofill();
   } finally {
     busy(false);
+    if (!leaving && !$("identify").hidden) startAutofill();
   }
 }
 
@@ -274,12 +318,16 @@ async function proceed(who) {
 
 // Offers saved passkeys in the identifier field's autofill, where the browser can.
 async function startAutofill() {
-  if (!canUsePasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
-  if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+  if (autofill || !canUsePasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
+  if (!(await PublicKeyCredential.isConditionalMediationAvailable()) || autofill || leaving) return;
   const controller = new AbortController();
   autofill = controller;
-  // Nobody asked for this request: when it ends without a passkey, the page stays as it is.
-  loginWithPasskey("", "conditional", controller.signal).catch(() => {});
+  // Nobody asked for this request: ended without a passkey, the page stays as it is; a
+  // passkey picked from the field but refused is worth saying.
+  loginWithPasskey("", "conditional", controller.signal).catch((e) => {
+    if (autofill === controller) autofill = null;
+    if (e.name !== "AbortError" && e.name !== "NotAllowedError") say(e.message || t("failed"), true);
+  });
 }
 
 function currentSession() {
@@ -305,26 +353,27 @@ async function signOut() {
 }
 
 function translate() {
-  for (const el of root.querySelectorAll("[data-text]")) el.textContent = t(el.dataset.text);
-  if (app.identifier !== "email") {
-    $("identifier").previousElementSibling.textContent = t(`identifier_label_${app.identifier}`);
-    $("identifier").setAttribute("inputmode", app.identifier === "phone" ? "tel" : "email");
-  } else {
-    $("identifier").setAttribute("inputmode", "email");
+  for (const el of root.querySelectorAll("[data-text]")) {
+    const specific = `${el.dataset.text}_${app.identifier}`;
+    el.textContent = t(specific in STRINGS.en ? specific : el.dataset.text);
   }
+  const mode = { email: "email", phone: "tel" }[app.identifier];
+  if (mode) $("identifier").setAttribute("inputmode", mode);
+}
+
+function showSession(session) {
+  $("identify").hidden = true;
+  $("alternatives").hidden = true;
+  $("signed-in").hidden = false;
+  $("signed-in-as").textContent = t("signed_in_as", { who: session.sub });
+  $("sign-out").addEventListener("click", () => attempt(signOut));
 }
 
 function start() {
   translate();
+  const link = new URLSearchParams(location.search).get("psg_magic_link");
   const session = currentSession();
-  if (session) {
-    $("identify").hidden = true;
-    $("alternatives").hidden = true;
-    $("signed-in").hidden = false;
-    $("signed-in-as").textContent = t("signed_in_as", { who: session.sub });
-    $("sign-out").addEventListener("click", () => attempt(signOut));
-    return;
-  }
+  if (session && !link) return showSession(session);
   $("identify").addEventListener("submit", (e) => {
     e.preventDefault();
     needIdentifier(proceed)();
@@ -340,7 +389,9 @@ function start() {
       signedIn(done.auth_result);
     });
   });
-  startAutofill();
+  // A failed link leaves the form as usual (attempt starts the autofill then).
+  if (link) attempt(() => openLink(link));
+  else startAutofill();
 }
 
 start();

@@ -4,19 +4,30 @@
 //! public Auth API like any client; its script and styles are compiled into the binary, so
 //! nothing is fetched from elsewhere and no build step exists.
 
+use std::sync::LazyLock;
+
 use axum::{
-    extract::{Path, State},
+    extract::{Path, RawQuery, State},
     http::{header, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
     Router,
 };
 
-use crate::{error::Error, passage::App, state::AppState};
+use crate::{crypto, error::Error, passage::App, state::AppState};
 
 const SCRIPT: &str = include_str!("login.js");
 const STYLE: &str = include_str!("login.css");
 const PAGE: &str = include_str!("login.html");
+
+/// The page names its assets with `?v=` and a digest of their text, so a browser may keep
+/// them for good: a new build names new ones, and an old script never meets a new page.
+static SCRIPT_VERSION: LazyLock<String> = LazyLock::new(|| version(SCRIPT));
+static STYLE_VERSION: LazyLock<String> = LazyLock::new(|| version(STYLE));
+
+fn version(asset: &str) -> String {
+    hex::encode(&crypto::sha256(asset)[..6])
+}
 
 /// Only this server's own script, styles and API; no framing.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -54,20 +65,30 @@ const PAGE_NOT_FOUND: &str = "<!doctype html><html lang=\"en\"><meta charset=\"u
 const PAGE_UNAVAILABLE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\">\
     <title>Unavailable</title><h1>Try again shortly</h1><p>The login page is unavailable.</p></html>";
 
-async fn script() -> Response {
-    asset(SCRIPT, "text/javascript; charset=utf-8")
+/// GET /login/assets/login.js
+async fn script(RawQuery(q): RawQuery) -> Response {
+    let current = q.as_deref() == Some(&format!("v={}", *SCRIPT_VERSION));
+    asset(SCRIPT, "text/javascript; charset=utf-8", current)
 }
 
-async fn style() -> Response {
-    asset(STYLE, "text/css; charset=utf-8")
+/// GET /login/assets/login.css
+async fn style(RawQuery(q): RawQuery) -> Response {
+    let current = q.as_deref() == Some(&format!("v={}", *STYLE_VERSION));
+    asset(STYLE, "text/css; charset=utf-8", current)
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
+/// An asset asked for by its current version is kept for a year; by any other name, briefly.
+fn asset(body: &'static str, content_type: &'static str, current: bool) -> Response {
     let mut response = body.into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    with_headers(response, "public, max-age=3600")
+    let cache = if current {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=300"
+    };
+    with_headers(response, cache)
 }
 
 fn with_headers(mut response: Response, cache: &'static str) -> Response {
@@ -98,16 +119,35 @@ fn render(app: &App) -> String {
         "both" => "both",
         _ => "email",
     };
-    PAGE.replace("{{lang}}", &escape(language))
-        .replace("{{app_name}}", &escape(&app.name))
-        .replace("{{app_id}}", &escape(&app.id))
-        .replace("{{auth_origin}}", &escape(&s.auth_origin))
-        .replace("{{redirect_url}}", &escape(&s.redirect_url))
-        .replace("{{identifier}}", identifier)
-        .replace(
-            "{{public_signup}}",
-            if s.public_signup { "true" } else { "false" },
-        )
+    fill(PAGE, |key| match key {
+        "script_version" => SCRIPT_VERSION.clone(),
+        "style_version" => STYLE_VERSION.clone(),
+        "lang" => escape(language),
+        "app_name" => escape(&app.name),
+        "app_id" => escape(&app.id),
+        "auth_origin" => escape(&s.auth_origin),
+        "redirect_url" => escape(&s.redirect_url),
+        "identifier" => identifier.to_string(),
+        "public_signup" => s.public_signup.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// Replaces each `{{key}}` of `template` by `value(key)` in one pass, so that a value which
+/// itself reads `{{...}}` (an app named so) stays as it is.
+fn fill(template: &str, value: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&value(&rest[open + 2..open + close]));
+        rest = &rest[open + close + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text safe in HTML content and in quoted attribute values.
@@ -128,7 +168,16 @@ fn escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, fill};
+
+    #[test]
+    fn values_are_not_templates() {
+        let page = fill("<h1>{{name}}</h1><p>{{id}}</p>{{", |key| match key {
+            "name" => "{{id}}".into(),
+            _ => "x".into(),
+        });
+        assert_eq!(page, "<h1>{{id}}</h1><p>x</p>{{");
+    }
 
     #[test]
     fn markup_is_escaped() {

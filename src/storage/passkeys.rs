@@ -1,8 +1,11 @@
-//! Passkeys and WebAuthn ceremony state. A ceremony is taken by one conditional `delete`, so
-//! it finishes at most once, on any node.
+//! Passkeys and WebAuthn ceremony state. A ceremony ends by one conditional `delete`, the
+//! guard of the unit that stores what it proved, so it finishes at most once, on any node.
 
-use super::{flag, Filtered, Statement, Store};
-use crate::error::{Error, Resource};
+use super::{flag, Filtered, Statement, Store, WithUserStatus};
+use crate::{
+    domain::UserStatus,
+    error::{Error, Resource},
+};
 
 /// A registered passkey.
 #[derive(Debug, Clone)]
@@ -171,19 +174,25 @@ impl Store {
         Ok(rows.into_iter().map(PasskeyRow::from).collect())
     }
 
-    /// The app's passkey with this credential id.
+    /// The app's passkey with this credential id, and its user's status.
     pub async fn passkey_by_cred_id(
         &self,
         app_id: &str,
         cred_id: &str,
-    ) -> Result<Option<PasskeyRow>, Error> {
-        let sql = format!("select {COLUMNS} from passkeys where app_id = $1 and cred_id = $2");
-        let row: Option<RawPasskey> = sqlx::query_as(&sql)
+    ) -> Result<Option<(PasskeyRow, UserStatus)>, Error> {
+        let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("k.{c}")).collect();
+        let sql = format!(
+            "select {}, u.status as user_status
+               from passkeys k join users u on u.id = k.user_id
+              where k.app_id = $1 and k.cred_id = $2",
+            columns.join(", ")
+        );
+        let row: Option<WithUserStatus<RawPasskey>> = sqlx::query_as(&sql)
             .bind(app_id)
             .bind(cred_id)
             .fetch_optional(&self.read)
             .await?;
-        Ok(row.map(PasskeyRow::from))
+        Ok(row.map(|r| (r.row.into(), r.user_status)))
     }
 
     /// Records a login with the passkey `id`: its new counter and flags, and the risk signals
@@ -291,25 +300,23 @@ impl Store {
         }
     }
 
-    pub async fn insert_ceremony(&self, c: &CeremonyRow) -> Result<(), Error> {
-        sqlx::query(
+    /// Stores a started ceremony.
+    pub fn insert_ceremony(c: &CeremonyRow) -> Statement {
+        Statement::new(
             "insert into webauthn_ceremonies (id, app_id, kind, user_id, state, expires_at)
              values ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(&c.id)
-        .bind(&c.app_id)
-        .bind(c.kind)
-        .bind(&c.user_id)
-        .bind(&c.state)
-        .bind(c.expires_at)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        .text(c.id.clone())
+        .text(c.app_id.clone())
+        .text(c.kind.to_string())
+        .text(c.user_id.clone())
+        .text(c.state.clone())
+        .int(c.expires_at)
     }
 
-    /// Takes the ceremony `id` of kind `kind`, once, before it expires: the user it is for and
-    /// its state; `None` when it is unknown, finished already or expired.
-    pub async fn take_ceremony(
+    /// The ceremony `id` of kind `kind` while it may still finish: the user it is for and its
+    /// state; `None` when it is unknown, finished or expired.
+    pub async fn ceremony(
         &self,
         app_id: &str,
         id: &str,
@@ -317,15 +324,27 @@ impl Store {
         now: i64,
     ) -> Result<Option<(String, String)>, Error> {
         Ok(sqlx::query_as(
-            "delete from webauthn_ceremonies
-              where id = $1 and app_id = $2 and kind = $3 and expires_at > $4
-             returning user_id, state",
+            "select user_id, state from webauthn_ceremonies
+              where id = $1 and app_id = $2 and kind = $3 and expires_at > $4",
         )
         .bind(id)
         .bind(app_id)
         .bind(kind)
         .bind(now)
-        .fetch_optional(&self.write)
+        .fetch_optional(&self.read)
         .await?)
+    }
+
+    /// Ends the ceremony `id`, once: the guard of the unit that stores what it proved, so of
+    /// concurrent finishes at most one applies.
+    pub fn end_ceremony(app_id: &str, id: &str, kind: &str, now: i64) -> Filtered {
+        Statement::filtered(
+            "delete from webauthn_ceremonies",
+            "id = $1 and app_id = $2 and kind = $3 and expires_at > $4",
+        )
+        .text(id.to_string())
+        .text(app_id.to_string())
+        .text(kind.to_string())
+        .int(now)
     }
 }

@@ -28,11 +28,18 @@ export KEYHAVEN_LISTEN="127.0.0.1:$port" KEYHAVEN_PUBLIC_URL="$BASE" KEYHAVEN_DA
 export KEYHAVEN_SECRET="$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
 mkdir -p "$KEYHAVEN_DATA_DIR"
 
-APP_ID="$(timeout 60 "$bin" app create --name "Browser Shop" --auth-origin "$BASE" \
-  | python3 -c 'import json, sys; print(json.load(sys.stdin)["app_id"])')"
+# An app on the server's own origin, and one more that speaks German.
+new_app() {
+  timeout 60 "$bin" app create --name "$1" --auth-origin "$BASE" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["app_id"])'
+}
+APP_ID="$(new_app "Browser Shop")"
+APP_ID_DE="$(new_app "Browser Laden")"
 # The app's own page is the login page here, so the flow ends where it can be checked.
 timeout 60 "$bin" app update "$APP_ID" "{\"redirect_url\": \"/login/$APP_ID\"}" >/dev/null
-export APP_ID ARTIFACTS="${CARGO_TARGET_DIR:-$root/target}/browser-artifacts"
+timeout 60 "$bin" app update "$APP_ID_DE" '{"default_language": "de"}' >/dev/null
+export APP_ID APP_ID_DE OUTBOX="$KEYHAVEN_DATA_DIR/outbox.log"
+export ARTIFACTS="${CARGO_TARGET_DIR:-$root/target}/browser-artifacts"
 
 "$bin" serve >"$work/server.log" 2>&1 &
 server=$!

@@ -51,14 +51,25 @@ async fn the_login_page_is_served_per_app(b: Backend) {
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("No such app"));
 
+    // The page names its assets by version; so named they are kept for good, else briefly.
     for (path, kind, needle) in [
         ("/login/assets/login.js", "text/javascript", "conditional"),
         ("/login/assets/login.css", "text/css", "--accent"),
     ] {
-        let res = app.http.get(app.url(path)).send().await.unwrap();
-        assert_eq!(res.status(), 200, "{path}");
-        let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
-        assert!(content_type.starts_with(kind), "{path}: {content_type}");
-        assert!(res.text().await.unwrap().contains(needle), "{path}");
+        let start = page.find(&format!("{path}?v=")).expect(path);
+        let versioned = &page[start..start + page[start..].find('"').unwrap()];
+        for (url, cache) in [
+            (versioned, "public, max-age=31536000, immutable"),
+            (path, "public, max-age=300"),
+        ] {
+            let res = app.http.get(app.url(url)).send().await.unwrap();
+            assert_eq!(res.status(), 200, "{url}");
+            let headers = res.headers().clone();
+            let content_type = headers["content-type"].to_str().unwrap();
+            assert!(content_type.starts_with(kind), "{url}: {content_type}");
+            assert_eq!(headers["cache-control"], cache, "{url}");
+            assert_eq!(headers["x-content-type-options"], "nosniff", "{url}");
+            assert!(res.text().await.unwrap().contains(needle), "{url}");
+        }
     }
 }

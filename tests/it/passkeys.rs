@@ -212,6 +212,17 @@ async fn register_then_log_in_with_and_without_identifier(b: Backend) {
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["devices"][0]["id"], device["id"]);
     assert_eq!(listed["devices"][0]["cred_id"], device["cred_id"]);
+
+    // A deactivated user's passkey opens nothing.
+    let path = format!("/users/{user_id}/deactivate");
+    let (status, _) = call(&app, Method::PATCH, &p.app_id, &path, Some(&p.key), None).await;
+    assert_eq!(status, 200);
+    let (status, refused) = log_in(&app, &p, &mut browser, "").await;
+    assert_eq!(
+        (status.as_u16(), refused["code"].as_str()),
+        (403, Some("user_not_active")),
+        "{refused}"
+    );
 }
 
 async fn a_second_device_is_added_renamed_and_revoked(b: Backend) {
@@ -397,6 +408,27 @@ async fn a_handshake_is_used_once(b: Backend) {
         (401, Some("webauthn_login_failed")),
         "{replayed}"
     );
+
+    // Raced: of concurrent finishes of one login, exactly one starts a session.
+    let (_, started) = post(
+        &app,
+        &p,
+        "/login/webauthn/start",
+        json!({"identifier": "fay@example.com"}),
+    )
+    .await;
+    let response = browser
+        .login(&started["handshake"]["challenge"])
+        .await
+        .unwrap();
+    let body = json!({"handshake_id": started["handshake"]["id"], "handshake_response": response, "user_id": started["user"]["id"]});
+    let racers = (0..6).map(|_| post(&app, &p, "/login/webauthn/finish", body.clone()));
+    let answers = futures::future::join_all(racers).await;
+    let sessions = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(sessions, 1, "{answers:?}");
+    assert!(answers
+        .iter()
+        .all(|(status, _)| *status == 200 || *status == 401));
 
     // A registration handshake too.
     let (_, started) = post(

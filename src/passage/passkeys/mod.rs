@@ -11,6 +11,7 @@ mod relying_party;
 
 use webauthn_rs::prelude::{
     Credential, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyRegistration,
+    PublicKeyCredential,
 };
 
 use super::{
@@ -21,7 +22,7 @@ use super::{
 };
 use crate::{
     crypto,
-    domain::now_ms,
+    domain::{now_ms, UserStatus},
     error::Error,
     storage::{CeremonyRow, Filtered, PasskeyRow, PasskeyUse, Store, Unit, User},
 };
@@ -70,8 +71,8 @@ pub async fn finish_registration(
     user_id: &str,
 ) -> Result<AuthResult, Error> {
     let passkey = finish_creation(p, app, handshake_id, response, user_id, REGISTER).await?;
-    let (result, then) = session_with_login(p, app, user_id, now_ms()).await?;
-    store_passkey(p, Unit::chain(Store::insert_passkey(&passkey).into(), then)).await?;
+    let (result, session) = session_with_login(p, app, user_id, now_ms()).await?;
+    store_passkey(p, app, handshake_id, REGISTER, &passkey, session).await?;
     Ok(result)
 }
 
@@ -103,7 +104,7 @@ pub async fn finish_adding(
         return Err(Error::invalid("user_id", "is not the signed-in user"));
     }
     let passkey = finish_creation(p, app, handshake_id, response, &user.id, ADD_DEVICE).await?;
-    store_passkey(p, Unit::all(vec![Store::insert_passkey(&passkey).into()])).await?;
+    store_passkey(p, app, handshake_id, ADD_DEVICE, &passkey, Vec::new()).await?;
     Ok(passkey.into())
 }
 
@@ -142,20 +143,25 @@ async fn finish_creation(
 ) -> Result<PasskeyRow, Error> {
     let refused = |reason: String| Error::invalid("handshake_response", reason);
     let reg = relying_party::registration_response(response)?;
-    let (owner, state) = take_ceremony(p, app, handshake_id, kind)
+    let (owner, state) = p
+        .store
+        .ceremony(&app.id, handshake_id, kind, now_ms())
         .await?
         .ok_or_else(|| refused("the handshake is unknown, finished or expired".into()))?;
-    if owner != user_id {
-        return Err(Error::invalid(
-            "user_id",
-            "is not the user of this handshake",
-        ));
-    }
-    let state: PasskeyRegistration = serde_json::from_str(&state)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("stored registration state: {e}")))?;
-    let passkey = relying_party::of(app)?
-        .finish_passkey_registration(&reg, &state)
-        .map_err(|e| refused(format!("the passkey could not be verified: {e}")))?;
+    let passkey = finishing(p, app, handshake_id, kind, async {
+        if owner != user_id {
+            return Err(Error::invalid(
+                "user_id",
+                "is not the user of this handshake",
+            ));
+        }
+        let state: PasskeyRegistration = serde_json::from_str(&state)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored registration state: {e}")))?;
+        relying_party::of(app)?
+            .finish_passkey_registration(&reg, &state)
+            .map_err(|e| refused(format!("the passkey could not be verified: {e}")))
+    })
+    .await?;
     let credential = Credential::from(passkey.clone());
     let now = now_ms();
     Ok(PasskeyRow {
@@ -179,11 +185,26 @@ async fn finish_creation(
     })
 }
 
-/// Commits a unit that stores a new passkey: a credential the app has already is refused.
-async fn store_passkey(p: &Passage, unit: Unit) -> Result<(), Error> {
-    match p.store.commit(unit).await {
+/// Ends the ceremony and stores the passkey it made, with the writes `then`; a credential the
+/// app has already is refused, and so is a second finish of one ceremony.
+async fn store_passkey(
+    p: &Passage,
+    app: &App,
+    handshake_id: &str,
+    kind: &str,
+    passkey: &PasskeyRow,
+    then: Vec<Filtered>,
+) -> Result<(), Error> {
+    let end = Store::end_ceremony(&app.id, handshake_id, kind, now_ms());
+    let steps = std::iter::once(Store::insert_passkey(passkey))
+        .chain(then)
+        .collect();
+    match p.store.commit(Unit::chain(end.into(), steps)).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Error::invalid("user_id", "the user no longer exists")),
+        Ok(false) => Err(Error::invalid(
+            "handshake_id",
+            "the handshake is unknown, finished or expired",
+        )),
         Err(Error::Conflict(_)) => Err(Error::invalid(
             "handshake_response",
             "this passkey is registered already",
@@ -242,20 +263,39 @@ pub async fn finish_login(
     user_id: &str,
 ) -> Result<AuthResult, Error> {
     let login = relying_party::login_response(response)?;
-    let (owner, state) =
-        take_ceremony(p, app, handshake_id, LOGIN)
-            .await?
-            .ok_or(Error::PasskeyRefused {
-                discoverable: false,
-                reason: "the handshake is unknown, finished or expired",
-            })?;
+    let (owner, state) = p
+        .store
+        .ceremony(&app.id, handshake_id, LOGIN, now_ms())
+        .await?
+        .ok_or(Error::PasskeyRefused {
+            discoverable: false,
+            reason: "the handshake is unknown, finished or expired",
+        })?;
+    finishing(p, app, handshake_id, LOGIN, async {
+        verify_login(p, app, handshake_id, login, owner, state, user_id).await
+    })
+    .await
+}
+
+/// Checks a login against the ceremony `handshake_id` (of `owner`, empty for a login without
+/// identifier, with its stored `state`), then ends the ceremony, records the login and starts
+/// a session in one unit.
+async fn verify_login(
+    p: &Passage,
+    app: &App,
+    handshake_id: &str,
+    login: PublicKeyCredential,
+    owner: String,
+    state: String,
+    user_id: &str,
+) -> Result<AuthResult, Error> {
     let discoverable = owner.is_empty();
     let refused = |reason| Error::PasskeyRefused {
         discoverable,
         reason,
     };
     let cred_id = crypto::base64url(login.get_credential_id());
-    let passkey = p
+    let (passkey, user_status) = p
         .store
         .passkey_by_cred_id(&app.id, &cred_id)
         .await?
@@ -268,8 +308,9 @@ pub async fn finish_login(
     if !handle_matches || !owner_matches || !(user_id.is_empty() || user_id == passkey.user_id) {
         return Err(refused("this passkey is not the user's"));
     }
-    let user = users::get(p, app, &passkey.user_id).await?;
-    users::ensure_active(&user)?;
+    if user_status == UserStatus::Inactive {
+        return Err(Error::Inactive);
+    }
 
     let stored: Passkey = serde_json::from_str(&passkey.credential)
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored passkey: {e}")))?;
@@ -307,7 +348,7 @@ pub async fn finish_login(
     if !raised.is_empty() {
         let strict = app.settings.passkey_strict_mode;
         tracing::warn!(
-            app_id = %app.id, user_id = %user.id, device_id = %passkey.id, signals = ?raised,
+            app_id = %app.id, user_id = %passkey.user_id, device_id = %passkey.id, signals = ?raised,
             strict, "passkey risk signal"
         );
         if strict {
@@ -332,11 +373,14 @@ pub async fn finish_login(
         risk_signals,
         now,
     };
-    let (result, then) = session_with_login(p, app, &user.id, now).await?;
-    let guard = Store::record_passkey_use(&app.id, &passkey.id, &used).into();
-    if !p.store.commit(Unit::chain(guard, then)).await? {
-        // Revoked while this login was under way.
-        return Err(refused("this passkey is not registered"));
+    let (result, then) = session_with_login(p, app, &passkey.user_id, now).await?;
+    let end = Store::end_ceremony(&app.id, handshake_id, LOGIN, now).into();
+    let steps = std::iter::once(Store::record_passkey_use(&app.id, &passkey.id, &used))
+        .chain(then)
+        .collect();
+    if !p.store.commit(Unit::chain(end, steps)).await? {
+        // Finished by a concurrent request, or the passkey was revoked meanwhile.
+        return Err(refused("the handshake is finished or the passkey revoked"));
     }
     Ok(result)
 }
@@ -362,26 +406,35 @@ async fn store_ceremony(
     state: &impl serde::Serialize,
 ) -> Result<String, Error> {
     let id = crypto::random_id();
+    let ceremony = CeremonyRow {
+        id: id.clone(),
+        app_id: app.id.clone(),
+        kind,
+        user_id: user_id.to_string(),
+        state: to_json(state)?,
+        expires_at: now_ms() + CEREMONY_TTL_MS,
+    };
     p.store
-        .insert_ceremony(&CeremonyRow {
-            id: id.clone(),
-            app_id: app.id.clone(),
-            kind,
-            user_id: user_id.to_string(),
-            state: to_json(state)?,
-            expires_at: now_ms() + CEREMONY_TTL_MS,
-        })
+        .commit(Unit::all(vec![Store::insert_ceremony(&ceremony)]))
         .await?;
     Ok(id)
 }
 
-async fn take_ceremony(
+/// Runs the checks of a ceremony's finish: when they fail the ceremony ends too, so that a
+/// challenge is answered once, right or wrong.
+async fn finishing<T>(
     p: &Passage,
     app: &App,
-    id: &str,
+    handshake_id: &str,
     kind: &str,
-) -> Result<Option<(String, String)>, Error> {
-    p.store.take_ceremony(&app.id, id, kind, now_ms()).await
+    checks: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let outcome = checks.await;
+    if outcome.is_err() {
+        let end = Store::end_ceremony(&app.id, handshake_id, kind, now_ms());
+        p.store.commit(Unit::all(vec![end.into()])).await?;
+    }
+    outcome
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<String, Error> {

@@ -43,9 +43,16 @@ struct RefusalLabels {
     limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RiskLabels {
+    signal: &'static str,
+    refused: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     refusals: Family<RefusalLabels, Counter>,
+    passkey_risks: Family<RiskLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     otps: Family<OtpLabels, Counter>,
@@ -72,6 +79,13 @@ impl Default for Metrics {
         let deliveries = Family::<DeliveryLabels, Counter>::default();
         let outbox_pending = Gauge::default();
         let refusals = Family::<RefusalLabels, Counter>::default();
+        let passkey_risks = Family::<RiskLabels, Counter>::default();
+        registry.register(
+            "passkey_risk_signals",
+            "Verified passkey logins with a risk signal (counter_regressed, \
+             backup_eligibility_changed), and whether the strict policy refused them",
+            passkey_risks.clone(),
+        );
         registry.register(
             "send_refusals",
             "Messages refused by a sending limit (country, recipient, prefix, tenant)",
@@ -97,6 +111,7 @@ impl Default for Metrics {
         Metrics {
             registry,
             refusals,
+            passkey_risks,
             requests,
             latency,
             otps,
@@ -125,6 +140,14 @@ impl Metrics {
     /// A message refused by the sending limit `limit`.
     pub fn send_refused(&self, limit: &'static str) {
         self.refusals.get_or_create(&RefusalLabels { limit }).inc();
+    }
+
+    /// A verified passkey login that raised `signal`; `refused` under the strict policy.
+    pub fn passkey_risk(&self, signal: &'static str, refused: bool) {
+        let refused = if refused { "true" } else { "false" };
+        self.passkey_risks
+            .get_or_create(&RiskLabels { signal, refused })
+            .inc();
     }
 
     pub fn render(&self) -> String {

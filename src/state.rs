@@ -48,6 +48,7 @@ impl AppState {
             keys.clone(),
             outbox.clone(),
             limits.clone(),
+            metrics.clone(),
         );
         AppState(Arc::new(Shared {
             config,

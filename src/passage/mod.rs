@@ -19,8 +19,8 @@ pub mod wire;
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    config::Config, crypto::ServerKeys, delivery::Outbox, error::Error, storage::Store,
-    throttle::Limits, ttl_cache::TtlCache,
+    config::Config, crypto::ServerKeys, delivery::Outbox, error::Error, metrics::Metrics,
+    storage::Store, throttle::Limits, ttl_cache::TtlCache,
 };
 
 pub use apps::App;
@@ -36,6 +36,7 @@ pub struct Passage {
     keys: ServerKeys,
     outbox: Outbox,
     limits: Limits,
+    metrics: Arc<Metrics>,
     /// Apps as read from the database, for a couple of seconds (every Auth request and its
     /// CORS check need the app's settings).
     apps: Arc<TtlCache<Arc<App>>>,
@@ -53,12 +54,14 @@ impl Passage {
         keys: ServerKeys,
         outbox: Outbox,
         limits: Limits,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Passage {
             store,
             keys,
             outbox,
             limits,
+            metrics,
             apps: Arc::new(TtlCache::new(APP_TTL)),
             signing: Arc::default(),
             public_url: config.public_url.trim_end_matches('/').to_string(),

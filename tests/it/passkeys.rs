@@ -20,6 +20,7 @@ both_backends!(
     a_handshake_is_used_once,
     a_counter_that_goes_back_is_flagged_or_refused,
     passkeys_do_not_cross_apps,
+    a_credential_is_registered_once,
     a_ceremony_started_on_one_node_finishes_on_another,
 );
 
@@ -506,6 +507,83 @@ async fn a_counter_that_goes_back_is_flagged_or_refused(b: Backend) {
     let device = &devices(&app, &p, &token).await[0];
     assert_eq!(device["usage_count"], 4);
     assert_eq!(device["risk_signals"], json!(["counter_regressed"]));
+
+    // Operators see both: the accepted and the refused login with the signal.
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    for refused in ["false", "true"] {
+        let line = format!(
+            "keyhaven_passkey_risk_signals_total{{signal=\"counter_regressed\",refused=\"{refused}\"}} 1"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}
+
+async fn a_credential_is_registered_once(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let p = create_app(&app, |_| {}).await;
+    let (_, session) = register(&app, &p, &mut browser(), "lu@example.com").await;
+    let token = session["auth_token"].as_str().unwrap().to_string();
+    let taken = devices(&app, &p, &token).await[0]["cred_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Another sign-up presents that credential id: with no attestation the id is not signed,
+    // so only the server's own record can tell.
+    let (_, started) = post(
+        &app,
+        &p,
+        "/register/webauthn/start",
+        json!({"identifier": "max@example.com"}),
+    )
+    .await;
+    let response = browser()
+        .register(&started["handshake"]["challenge"])
+        .await
+        .unwrap();
+    let response = with_credential_id(response, &taken);
+    let body = json!({"handshake_id": started["handshake"]["id"], "handshake_response": response, "user_id": started["user"]["id"]});
+    let (status, refused) = post(&app, &p, "/register/webauthn/finish", body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("registered already"),
+        "{refused}"
+    );
+    assert_eq!(devices(&app, &p, &token).await.len(), 1);
+}
+
+/// A registration response whose attested credential carries the id `cred_id` (of the same
+/// length) instead of its own.
+fn with_credential_id(mut response: Value, cred_id: &str) -> Value {
+    use base64::Engine as _;
+    use serde_cbor_2::Value as Cbor;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let id = engine.decode(cred_id).unwrap();
+    let object = response["response"]["attestationObject"].as_str().unwrap();
+    let mut object: Cbor = serde_cbor_2::from_slice(&engine.decode(object).unwrap()).unwrap();
+    let Cbor::Map(entries) = &mut object else {
+        panic!("attestation object is not a map")
+    };
+    let auth_data = entries
+        .iter_mut()
+        .find(|(k, _)| **k == Cbor::Text("authData".into()))
+        .map(|(_, v)| v)
+        .unwrap();
+    let Cbor::Bytes(data) = auth_data else {
+        panic!("authData is not bytes")
+    };
+    // rpIdHash 32, flags 1, counter 4, AAGUID 16, then the id's length (2) and the id.
+    let len = usize::from(u16::from_be_bytes([data[53], data[54]]));
+    assert_eq!(len, id.len());
+    data[55..55 + len].copy_from_slice(&id);
+    let encoded = engine.encode(serde_cbor_2::to_vec(&object).unwrap());
+    response["response"]["attestationObject"] = json!(encoded);
+    response["id"] = json!(cred_id);
+    response["rawId"] = json!(cred_id);
+    response
 }
 
 async fn passkeys_do_not_cross_apps(b: Backend) {

@@ -347,6 +347,9 @@ async fn verify_login(
     }
     if !raised.is_empty() {
         let strict = app.settings.passkey_strict_mode;
+        for signal in &raised {
+            p.metrics.passkey_risk(signal, strict);
+        }
         tracing::warn!(
             app_id = %app.id, user_id = %passkey.user_id, device_id = %passkey.id, signals = ?raised,
             strict, "passkey risk signal"

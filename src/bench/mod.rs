@@ -3,12 +3,14 @@
 //! an SMS/email provider.
 
 pub mod authenticator;
+mod client;
 pub mod passage;
 pub mod passkey;
 mod receiver;
 pub mod rsa;
 pub mod tyntec;
 
+pub use client::{http_client, post_json};
 pub use receiver::{start_receiver, ReceivedMessage, Receiver};
 
 use std::{collections::BTreeMap, fmt, future::Future, sync::Arc, time::Duration};
@@ -24,30 +26,6 @@ pub const RATE_LIMITED: &str = "http 429";
 
 /// The step every flow records for a whole pass.
 pub const ROUND_TRIP: &str = "round_trip";
-
-/// POSTs `body` as JSON: the answer's JSON when its status is `expect`, else the kind of
-/// failure to record (`http 429` apart, see [`RATE_LIMITED`]).
-pub async fn post_json(
-    client: &reqwest::Client,
-    url: &str,
-    body: &serde_json::Value,
-    expect: u16,
-) -> Result<serde_json::Value, String> {
-    let res = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| String::from(if e.is_timeout() { "timeout" } else { "connect" }))?;
-    let status = res.status().as_u16();
-    if status == 429 {
-        return Err(RATE_LIMITED.into());
-    }
-    if status != expect {
-        return Err(format!("http {status}"));
-    }
-    res.json().await.map_err(|_| "bad json".into())
-}
 
 /// Highest latency the histograms track exactly; slower samples are clamped to it.
 const MAX_TRACKED_MICROS: u64 = 3_600_000_000;

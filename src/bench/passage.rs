@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use super::{
-    drive, post_json, start_receiver, tyntec::random_mobile_number, Iteration, LoadPlan, Receiver,
-    Report, ROUND_TRIP,
+    drive, http_client, post_json, start_receiver, tyntec::random_mobile_number, Iteration,
+    LoadPlan, Receiver, Report, ROUND_TRIP,
 };
 
 const SEND: &str = "send";
@@ -54,11 +54,7 @@ pub async fn run(args: PassageBenchArgs) -> anyhow::Result<Report> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .build()?;
+    let client = http_client(concurrency)?;
     let receiver = start_receiver(args.receiver.as_str())
         .await
         .with_context(|| format!("cannot listen on {}", args.receiver))?;

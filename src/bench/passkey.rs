@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use tokio::{sync::Mutex, time::Instant};
 
 use super::{
-    authenticator::SoftAuthenticator, drive, post_json, Iteration, LoadPlan, Report, ROUND_TRIP,
+    authenticator::SoftAuthenticator, drive, http_client, post_json, Iteration, LoadPlan, Report,
+    ROUND_TRIP,
 };
 
 const START: &str = "start";
@@ -46,11 +47,7 @@ pub async fn run(args: PasskeyBenchArgs) -> anyhow::Result<Report> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .timeout(Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .build()?;
+    let client = http_client(concurrency)?;
     let base = format!("{}/v1/apps/{}", args.base.trim_end_matches('/'), args.app);
     let api = Api { client, base };
     let run_id = uuid::Uuid::new_v4().simple().to_string();

@@ -10,7 +10,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::{
-    drive, start_receiver, Iteration, LoadPlan, Receiver, Report, RATE_LIMITED, ROUND_TRIP,
+    drive, http_client, start_receiver, Iteration, LoadPlan, Receiver, Report, RATE_LIMITED,
+    ROUND_TRIP,
 };
 
 const SEND: &str = "send";
@@ -20,8 +21,6 @@ const STEPS: [&str; 4] = [SEND, DELIVER, CHECK, ROUND_TRIP];
 
 /// How long a user waits for its SMS before counting the delivery as failed.
 const DELIVER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Upper bound for any single HTTP request to the server under test.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// German mobile ranges that libphonenumber accepts with 8 more digits, so every iteration gets
 /// a fresh valid recipient and per-recipient limits never kick in.
@@ -81,13 +80,7 @@ pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .timeout(HTTP_TIMEOUT)
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
+    let client = http_client(concurrency).context("building the HTTP client")?;
 
     let receiver = start_receiver(args.receiver.as_str())
         .await

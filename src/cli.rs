@@ -3,7 +3,7 @@
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::{
     config::{Config, LogFormat},
@@ -14,6 +14,8 @@ use crate::{
     passage::{
         app_keys,
         apps::{self, AppChanges, AppSettings, NewApp},
+        social::connections::{self, ConnectionSettings},
+        Passage,
     },
     server,
     state::AppState,
@@ -130,6 +132,52 @@ enum AppCommand {
     ListApiKeys { app_id: String },
     /// Revoke an API key at once; an app's last key cannot be revoked.
     RevokeApiKey { app_id: String, key_id: String },
+    /// Social login providers.
+    #[command(subcommand)]
+    Social(SocialCommand),
+}
+
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+enum SocialCommand {
+    /// Create or replace a social connection. TYPE is google, github, apple or any other name
+    /// for a generic provider: OpenID Connect with --issuer, else plain OAuth 2.0 with the
+    /// three endpoint URLs. The provider's redirect URI to register is
+    /// {public URL}/v1/apps/{app_id}/social/oauth2_callback.
+    Set {
+        #[arg(long = "app")]
+        app_id: String,
+        #[arg(long = "type")]
+        connection_type: String,
+        #[arg(long)]
+        client_id: String,
+        /// Not needed for apple, whose secret is minted from the private key.
+        #[arg(long, default_value = "")]
+        client_secret: String,
+        #[arg(long, default_value = "")]
+        issuer: String,
+        #[arg(long, default_value = "")]
+        authorize_url: String,
+        #[arg(long, default_value = "")]
+        token_url: String,
+        #[arg(long, default_value = "")]
+        userinfo_url: String,
+        #[arg(long, default_value = "")]
+        apple_team_id: String,
+        #[arg(long, default_value = "")]
+        apple_key_id: String,
+        /// The Sign in with Apple key (.p8, PEM).
+        #[arg(long)]
+        apple_private_key_file: Option<PathBuf>,
+    },
+    /// Remove a social connection (users keep their links).
+    Delete {
+        #[arg(long = "app")]
+        app_id: String,
+        #[arg(long = "type")]
+        connection_type: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -326,10 +374,58 @@ async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
             app_keys::revoke(passage, &app, &key_id).await?;
             json!({"revoked": key_id})
         }
+        Command::App(AppCommand::Social(command)) => social(passage, command).await?,
         Command::Serve | Command::Bench(_) => return Ok(()),
     };
     println!("{out}");
     Ok(())
+}
+
+/// `app social set|delete`.
+async fn social(passage: &Passage, command: SocialCommand) -> anyhow::Result<Value> {
+    Ok(match command {
+        SocialCommand::Set {
+            app_id,
+            connection_type,
+            client_id,
+            client_secret,
+            issuer,
+            authorize_url,
+            token_url,
+            userinfo_url,
+            apple_team_id,
+            apple_key_id,
+            apple_private_key_file,
+        } => {
+            let apple_private_key = match apple_private_key_file {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                None => String::new(),
+            };
+            let settings = ConnectionSettings {
+                client_id,
+                client_secret,
+                issuer,
+                authorize_url,
+                token_url,
+                userinfo_url,
+                apple_team_id,
+                apple_key_id,
+                apple_private_key,
+            };
+            let app = passage.app(&app_id).await?;
+            connections::set(passage, &app.id, &connection_type, settings).await?;
+            json!({"app_id": app.id, "social_connections": connections::describe(passage, &app).await?})
+        }
+        SocialCommand::Delete {
+            app_id,
+            connection_type,
+        } => {
+            let app = passage.app(&app_id).await?;
+            connections::remove(passage, &app.id, &connection_type).await?;
+            json!({"app_id": app.id, "deleted": connection_type})
+        }
+    })
 }
 
 /// The configured server secret, or one generated once into the data folder.

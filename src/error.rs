@@ -77,6 +77,8 @@ pub enum Resource {
     MagicLink,
     /// A user's passkey.
     Device,
+    /// An app's social login provider, or a user's identity at one.
+    SocialConnection,
 }
 
 impl std::fmt::Display for Resource {
@@ -92,6 +94,7 @@ impl std::fmt::Display for Resource {
             Resource::User => "user",
             Resource::MagicLink => "magic link",
             Resource::Device => "device",
+            Resource::SocialConnection => "social connection",
         })
     }
 }
@@ -135,6 +138,7 @@ pub(crate) fn every_error() -> Vec<Error> {
         Error::NotFound(Resource::User),
         Error::NotFound(Resource::MagicLink),
         Error::NotFound(Resource::Device),
+        Error::NotFound(Resource::SocialConnection),
         Error::Conflict("taken".into()),
         Error::WrongCode,
         Error::TooManyAttempts,
@@ -171,22 +175,23 @@ pub(crate) fn every_error() -> Vec<Error> {
             Resource::User => 9,
             Resource::MagicLink => 10,
             Resource::Device => 11,
+            Resource::SocialConnection => 12,
         },
-        Error::Conflict(_) => 12,
-        Error::WrongCode => 13,
-        Error::TooManyAttempts => 14,
-        Error::Expired => 15,
-        Error::Gone => 16,
-        Error::RateLimited { .. } => 17,
-        Error::PayloadTooLarge => 18,
-        Error::RequestTimeout => 19,
-        Error::UnsupportedMediaType => 20,
-        Error::MethodNotAllowed => 21,
-        Error::Forbidden(_) => 22,
-        Error::Inactive => 23,
-        Error::MagicLinkRefused(_) => 24,
-        Error::PasskeyRefused { .. } => 25,
-        Error::Internal(_) => 26,
+        Error::Conflict(_) => 13,
+        Error::WrongCode => 14,
+        Error::TooManyAttempts => 15,
+        Error::Expired => 16,
+        Error::Gone => 17,
+        Error::RateLimited { .. } => 18,
+        Error::PayloadTooLarge => 19,
+        Error::RequestTimeout => 20,
+        Error::UnsupportedMediaType => 21,
+        Error::MethodNotAllowed => 22,
+        Error::Forbidden(_) => 23,
+        Error::Inactive => 24,
+        Error::MagicLinkRefused(_) => 25,
+        Error::PasskeyRefused { .. } => 26,
+        Error::Internal(_) => 27,
     };
     let ordinals: Vec<usize> = errors.iter().map(ordinal).collect();
     assert_eq!(ordinals, (0..errors.len()).collect::<Vec<_>>());

@@ -125,7 +125,8 @@ pub async fn describe(p: &Passage, app: &App) -> Result<AppObject, Error> {
         .iter()
         .find(|k| k.retired_at.is_none())
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("app has no signing key")))?;
-    Ok(AppObject::new(app, &current.public_pem))
+    let social = super::social::connections::describe(p, app).await?;
+    Ok(AppObject::new(app, &current.public_pem).with_social_connections(social))
 }
 
 /// The current key and retired keys whose tokens may still be valid.

@@ -23,7 +23,8 @@ pub async fn managed(p: &Passage, app: &App, user: &User) -> Result<ManagedUser,
     } else {
         Vec::new()
     };
-    Ok(ManagedUser::new(user, devices))
+    let social = super::social::of_user(p, app, user).await?;
+    Ok(ManagedUser::new(user, devices).with_social_connections(social))
 }
 
 /// The devices of several users (a page of the user list), with their owners.

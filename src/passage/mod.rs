@@ -1,5 +1,5 @@
 //! The Passage core: apps, users and their identifiers, sessions and tokens, passcodes,
-//! magic links and passkeys — the rules every Passage surface (the Auth and Manage APIs, the CLI) calls,
+//! magic links, passkeys and social logins — the rules every Passage surface (the Auth and Manage APIs, the CLI) calls,
 //! with the typed shapes of the wire. No HTTP here: the routers extract, call one service and
 //! answer what it returns.
 
@@ -13,6 +13,7 @@ pub mod passkeys;
 pub mod sessions;
 mod settings;
 mod signing;
+pub mod social;
 pub mod users;
 pub mod wire;
 
@@ -41,6 +42,8 @@ pub struct Passage {
     /// CORS check need the app's settings).
     apps: Arc<TtlCache<Arc<App>>>,
     signing: Arc<signing::SigningKeys>,
+    /// Social login providers' HTTP client and discovery documents.
+    providers: Arc<social::Providers>,
     /// The server's public base URL: token issuers and links.
     public_url: String,
     /// A rotated refresh token presented again within this window gets the same successor.
@@ -64,6 +67,7 @@ impl Passage {
             metrics,
             apps: Arc::new(TtlCache::new(APP_TTL)),
             signing: Arc::default(),
+            providers: Arc::default(),
             public_url: config.public_url.trim_end_matches('/').to_string(),
             refresh_grace_ms: i64::try_from(config.refresh_grace_seconds)
                 .unwrap_or(0)

@@ -77,6 +77,19 @@ fn refresh_token_row(
     (row, token)
 }
 
+/// A new session of `user_id`, and the writes that go with it: the login counted on the user
+/// (a pending user becomes active) and the session's refresh token.
+pub async fn with_login(
+    p: &Passage,
+    app: &App,
+    user_id: &str,
+    now: i64,
+) -> Result<(AuthResult, Vec<Filtered>), Error> {
+    let (result, session) = new_session(p, app, user_id).await?;
+    let login = Store::record_login(&app.id, user_id, None, None, now);
+    Ok((result, std::iter::once(login).chain(session).collect()))
+}
+
 /// `POST tokens`: a fresh auth token and the successor of `presented`. The first refresh
 /// rotates; a repeat within the grace window (parallel tabs) gets the same successor; a repeat
 /// after it is treated as theft and revokes the whole family.

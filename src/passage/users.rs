@@ -251,16 +251,25 @@ pub async fn sign_up(
     insert(p, app, email, phone, metadata, status).await
 }
 
-async fn insert(
-    p: &Passage,
+/// A user who signs up through a social login: with the provider's email when it gives one
+/// (verified when the provider vouches for it), active at once.
+pub fn social_user(app: &App, email: Option<String>, email_verified: bool, now: i64) -> User {
+    let verified = email_verified && email.is_some();
+    let mut user = new_user(app, email, None, Map::new(), UserStatus::Active, now);
+    user.email_verified = verified;
+    user
+}
+
+/// A user who has not logged in yet, with unverified identifiers.
+fn new_user(
     app: &App,
     email: Option<String>,
     phone: Option<String>,
     user_metadata: Map<String, Value>,
     status: UserStatus,
-) -> Result<User, Error> {
-    let now = now_ms();
-    let user = User {
+    now: i64,
+) -> User {
+    User {
         id: crypto::random_id(),
         app_id: app.id.clone(),
         email,
@@ -275,7 +284,18 @@ async fn insert(
         created_at: now,
         updated_at: now,
         passkeys: 0,
-    };
+    }
+}
+
+async fn insert(
+    p: &Passage,
+    app: &App,
+    email: Option<String>,
+    phone: Option<String>,
+    user_metadata: Map<String, Value>,
+    status: UserStatus,
+) -> Result<User, Error> {
+    let user = new_user(app, email, phone, user_metadata, status, now_ms());
     p.store
         .insert_user(&user)
         .await

@@ -1,10 +1,11 @@
 //! Passage Auth API v1 under `/v1/apps/{app_id}`: the App object and its published keys,
-//! passcode, magic-link and passkey logins, sessions, and the signed-in user. Each handler extracts,
+//! passcode, magic-link, passkey and social logins, sessions, and the signed-in user. Each handler extracts,
 //! calls one service of the Passage core and answers what it returns.
 
 mod current_user;
 mod extract;
 mod passkeys;
+mod social;
 
 use axum::{
     extract::State,
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         )
         .merge(passkeys::router())
         .merge(current_user::router())
+        .merge(social::router())
 }
 
 fn created<T>(body: T) -> Created<T> {

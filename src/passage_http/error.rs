@@ -73,6 +73,7 @@ fn not_found_code(resource: Resource) -> &'static str {
         // user, and the message says which was missing.
         Resource::Device => "user_not_found",
         Resource::ApiKey => "api_key_not_found",
+        Resource::SocialConnection => "social_connection_not_found",
         // No Passage route looks up a tyntec resource: of these only `Route` is reached.
         Resource::Route
         | Resource::Account
@@ -127,6 +128,7 @@ mod tests {
             (404, "user_not_found"),
             (404, "magic_link_not_found"),
             (404, "user_not_found"),
+            (404, "social_connection_not_found"),
             (400, "invalid_request"),
             (401, "invalid_access_token"),
             (401, "exceeded_attempts"),

@@ -7,7 +7,7 @@ mod extract;
 use axum::{
     extract::State,
     http::StatusCode,
-    routing::{delete, get, patch, post},
+    routing::{delete, get, patch, post, put},
     Json, Router,
 };
 use serde::Deserialize;
@@ -20,7 +20,9 @@ use crate::{
         app_keys,
         apps::{self, AppChanges},
         devices::{self, Revoker},
-        magic_links, sessions, users,
+        magic_links, sessions,
+        social::{self, connections::ConnectionSettings},
+        users,
         wire::*,
         App, Passage,
     },
@@ -40,6 +42,10 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{app_id}", patch(update_app))
         .route("/apps/{app_id}/magic-links", post(create_magic_link))
         .route("/apps/{app_id}/api-keys", get(list_keys).post(create_key))
+        .route(
+            "/apps/{app_id}/social-connections/{connection_type}",
+            put(set_social_connection).delete(delete_social_connection),
+        )
         .route("/apps/{app_id}/api-keys/{key_id}", delete(revoke_key))
         .route("/apps/{app_id}/users", get(get_users).post(post_users))
         .route(
@@ -128,6 +134,43 @@ async fn revoke_key(
     Ok(StatusCode::OK)
 }
 
+#[derive(Debug, Deserialize)]
+struct ConnectionPath {
+    connection_type: String,
+}
+
+/// Keyhaven: PUT /v1/apps/{app_id}/social-connections/{type} → 201 when new, else 200. The
+/// answer is the App object's `social_connections` (never a secret).
+async fn set_social_connection(
+    State(s): State<AppState>,
+    AppKey(app): AppKey,
+    Path(p): Path<ConnectionPath>,
+    Body(settings): Body<ConnectionSettings>,
+) -> Result<(StatusCode, Json<SocialConnectionsResponse>), PassageError> {
+    let created =
+        social::connections::set(&s.passage, &app.id, &p.connection_type, settings).await?;
+    let social_connections = social::connections::describe(&s.passage, &app).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(SocialConnectionsResponse { social_connections }),
+    ))
+}
+
+/// Keyhaven: DELETE /v1/apps/{app_id}/social-connections/{type} → 204
+async fn delete_social_connection(
+    State(s): State<AppState>,
+    AppKey(app): AppKey,
+    Path(p): Path<ConnectionPath>,
+) -> Result<StatusCode, PassageError> {
+    social::connections::remove(&s.passage, &app.id, &p.connection_type).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Manage: POST /v1/apps/{app_id}/magic-links → 201 `{magic_link}` with its secret and URL.
 async fn create_magic_link(
     State(s): State<AppState>,
@@ -206,7 +249,9 @@ async fn get_users(
         Some(_) => {
             let page = users::list(&s.passage, &app, q.try_into()?).await?;
             let devices = devices::of_users(&s.passage, &app, &page.users).await?;
-            Shared::Manage(UserList::new(&app.id, page, &devices))
+            let users: Vec<&User> = page.users.iter().collect();
+            let social = social::of_users(&s.passage, &app, &users).await?;
+            Shared::Manage(UserList::new(&app.id, page, &devices, &social))
         }
         None => {
             let identifier = q

@@ -102,12 +102,7 @@ impl Store {
     /// and refresh tokens past their absolute lifetime.
     pub async fn prune_passage_secrets(&self, before: i64) -> Result<u64, Error> {
         let mut pruned = 0;
-        for table in [
-            "passcodes",
-            "magic_links",
-            "refresh_tokens",
-            "webauthn_ceremonies",
-        ] {
+        for table in ["passcodes", "magic_links", "refresh_tokens", "ceremonies"] {
             let sql = format!("delete from {table} where expires_at < $1");
             pruned += sqlx::query(&sql)
                 .bind(before)

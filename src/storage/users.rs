@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{flag, Store};
+use super::{flag, Filtered, Statement, Store, Unit};
 use crate::{
     domain::UserStatus,
     error::{Error, Resource},
@@ -95,27 +95,32 @@ const COLUMNS: &str = "id, app_id, email, phone, email_verified, phone_verified,
 impl Store {
     /// A new user; `Conflict` when the email or phone is taken.
     pub async fn insert_user(&self, u: &User) -> Result<(), Error> {
-        sqlx::query(
+        self.commit(Unit::all(vec![Store::new_user(u).into()]))
+            .await
+            .map(drop)
+    }
+
+    /// A new user as a step of a unit (`Conflict` when the email or phone is taken).
+    pub fn new_user(u: &User) -> Filtered {
+        Statement::filtered(
             "insert into users (id, app_id, email, phone, email_verified, phone_verified, status,
                user_metadata, external_id, login_count, last_login_at, created_at, updated_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             select $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13",
+            "true",
         )
-        .bind(&u.id)
-        .bind(&u.app_id)
-        .bind(&u.email)
-        .bind(&u.phone)
-        .bind(flag(u.email_verified))
-        .bind(flag(u.phone_verified))
-        .bind(u.status.as_str())
-        .bind(metadata_text(u))
-        .bind(&u.external_id)
-        .bind(u.login_count)
-        .bind(u.last_login_at)
-        .bind(u.created_at)
-        .bind(u.updated_at)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        .text(u.id.clone())
+        .text(u.app_id.clone())
+        .text(u.email.clone())
+        .text(u.phone.clone())
+        .int(flag(u.email_verified))
+        .int(flag(u.phone_verified))
+        .text(u.status.as_str().to_string())
+        .text(metadata_text(u))
+        .text(u.external_id.clone())
+        .int(u.login_count)
+        .int(u.last_login_at)
+        .int(u.created_at)
+        .int(u.updated_at)
     }
 
     pub async fn get_user(&self, app_id: &str, id: &str) -> Result<User, Error> {

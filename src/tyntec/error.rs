@@ -144,6 +144,7 @@ mod tests {
             (404, "not_found"),
             (404, "not_found"),
             (404, "not_found"),
+            (404, "not_found"),
             (400, "1017"),
             (401, "wrong_code"),
             (403, "too_many_attempts"),

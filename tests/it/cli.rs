@@ -136,6 +136,133 @@ fn app_create_prints_exactly_one_json_object() {
     assert!(!ok, "the last key stays");
 }
 
+#[test]
+fn app_social_set_and_delete_as_the_spec_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = [
+        "app",
+        "create",
+        "--name",
+        "Shop",
+        "--auth-origin",
+        "https://shop.example",
+    ];
+    let (ok, stdout) = keyhaven(dir.path(), &create);
+    assert!(ok);
+    let app_id = serde_json::from_str::<Value>(&stdout).unwrap()["app_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let set = |extra: &[&str]| {
+        let args = [
+            &["app", "social", "set", "--app", app_id.as_str()][..],
+            extra,
+        ]
+        .concat();
+        keyhaven(dir.path(), &args)
+    };
+    let secret = "gh-client-secret-1";
+    let github = [
+        "--type",
+        "github",
+        "--client-id",
+        "gh-id",
+        "--client-secret",
+        secret,
+    ];
+    let (ok, stdout) = set(&github);
+    assert!(ok, "{stdout}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(shown["social_connections"]["github"]["client_id"], "gh-id");
+    assert!(!stdout.contains(secret));
+
+    let oidc = [
+        "--type",
+        "corp",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--issuer",
+        "https://login.corp.example",
+    ];
+    assert!(set(&oidc).0);
+    let oauth2 = [
+        "--type",
+        "intranet",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--authorize-url",
+        "https://intra.example/authorize",
+        "--token-url",
+        "https://intra.example/token",
+        "--userinfo-url",
+        "https://intra.example/userinfo",
+    ];
+    assert!(set(&oauth2).0);
+    let incomplete = [
+        "--type",
+        "intranet2",
+        "--client-id",
+        "c",
+        "--client-secret",
+        "s",
+        "--token-url",
+        "https://intra.example/token",
+    ];
+    assert!(!set(&incomplete).0);
+
+    // Apple: a P-256 key file instead of a secret.
+    let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .unwrap();
+    use base64::Engine as _;
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref())
+    );
+    let key_file = dir.path().join("AuthKey.p8");
+    std::fs::write(&key_file, pem).unwrap();
+    let key_file = key_file.to_str().unwrap();
+    let apple = [
+        "--type",
+        "apple",
+        "--client-id",
+        "com.shop.web",
+        "--apple-team-id",
+        "TEAM",
+        "--apple-key-id",
+        "KEY",
+    ];
+    assert!(!set(&apple).0, "Apple needs its key");
+    let (ok, stdout) = set(&[&apple[..], &["--apple-private-key-file", key_file]].concat());
+    assert!(ok, "{stdout}");
+    let shown: Value = serde_json::from_str(&stdout).unwrap();
+    let names: Vec<&String> = shown["social_connections"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(names, ["apple", "corp", "github", "intranet"]);
+    assert!(!stdout.contains("PRIVATE KEY"));
+
+    let delete = [
+        "app",
+        "social",
+        "delete",
+        "--app",
+        app_id.as_str(),
+        "--type",
+        "corp",
+    ];
+    assert!(keyhaven(dir.path(), &delete).0);
+    assert!(!keyhaven(dir.path(), &delete).0, "deleted once");
+}
+
 /// The data folder and everything the server writes into it are the owner's alone: the
 /// database (and its WAL), the generated secret and the development outbox log.
 #[tokio::test]

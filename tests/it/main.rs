@@ -18,6 +18,7 @@ mod passage_manage;
 mod passage_sessions;
 mod passkeys;
 mod rejections;
+mod social;
 mod storage;
 mod transport;
 mod tyntec_applications;

@@ -71,7 +71,7 @@ pub async fn finish_registration(
     user_id: &str,
 ) -> Result<AuthResult, Error> {
     let passkey = finish_creation(p, app, handshake_id, response, user_id, REGISTER).await?;
-    let (result, session) = session_with_login(p, app, user_id, now_ms()).await?;
+    let (result, session) = sessions::with_login(p, app, user_id, now_ms()).await?;
     store_passkey(p, app, handshake_id, REGISTER, &passkey, session).await?;
     Ok(result)
 }
@@ -376,7 +376,7 @@ async fn verify_login(
         risk_signals,
         now,
     };
-    let (result, then) = session_with_login(p, app, &passkey.user_id, now).await?;
+    let (result, then) = sessions::with_login(p, app, &passkey.user_id, now).await?;
     let end = Store::end_ceremony(&app.id, handshake_id, LOGIN, now).into();
     let steps = std::iter::once(Store::record_passkey_use(&app.id, &passkey.id, &used))
         .chain(then)
@@ -386,19 +386,6 @@ async fn verify_login(
         return Err(refused("the handshake is finished or the passkey revoked"));
     }
     Ok(result)
-}
-
-/// A new session of `user_id`, and the writes that go with it: the login counted on the user
-/// (a pending user becomes active) and the session's refresh token.
-async fn session_with_login(
-    p: &Passage,
-    app: &App,
-    user_id: &str,
-    now: i64,
-) -> Result<(AuthResult, Vec<Filtered>), Error> {
-    let (result, session) = sessions::new_session(p, app, user_id).await?;
-    let login = Store::record_login(&app.id, user_id, None, None, now);
-    Ok((result, std::iter::once(login).chain(session).collect()))
 }
 
 async fn store_ceremony(

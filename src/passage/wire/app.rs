@@ -151,6 +151,12 @@ impl AppObject {
             created_at: iso_ms(app.created_at),
         }
     }
+
+    /// The app's social login providers: `{type: {client_id}}`.
+    pub fn with_social_connections(mut self, connections: Map<String, Value>) -> AppObject {
+        self.social_connections = connections;
+        self
+    }
 }
 
 /// `GET .well-known/jwks.json`.

@@ -80,6 +80,12 @@ impl ManagedUser {
             webauthn_devices: devices,
         }
     }
+
+    /// The user's identities at social login providers, by connection type.
+    pub fn with_social_connections(mut self, connections: Map<String, Value>) -> ManagedUser {
+        self.social_connections = connections;
+        self
+    }
 }
 
 /// `{"user": ...}`.
@@ -167,7 +173,12 @@ struct Link {
 
 impl UserList {
     /// A page of users; `devices` holds the passkeys of the page's users.
-    pub fn new(app_id: &str, page: UserPage, devices: &[(String, Device)]) -> UserList {
+    pub fn new(
+        app_id: &str,
+        page: UserPage,
+        devices: &[(String, Device)],
+        social: &[(String, Map<String, Value>)],
+    ) -> UserList {
         let last = page.last_page();
         let status = page.status.map_or("", UserStatus::as_str);
         let link = |n: i64| {
@@ -201,7 +212,13 @@ impl UserList {
                 .iter()
                 .map(|u| {
                     let own = devices.iter().filter(|(owner, _)| *owner == u.id);
+                    let connections = social
+                        .iter()
+                        .find(|(owner, _)| *owner == u.id)
+                        .map(|(_, c)| c.clone())
+                        .unwrap_or_default();
                     ManagedUser::new(u, own.map(|(_, d)| d.clone()).collect())
+                        .with_social_connections(connections)
                 })
                 .collect(),
             total_users: page.total,
@@ -211,4 +228,10 @@ impl UserList {
             links,
         }
     }
+}
+
+/// `{"social_connections": {type: ...}}`: a user's identities, or an app's providers.
+#[derive(Debug, Serialize)]
+pub struct SocialConnectionsResponse {
+    pub social_connections: Map<String, Value>,
 }

@@ -4,6 +4,7 @@
 
 pub mod authenticator;
 mod client;
+pub mod import;
 pub mod passage;
 pub mod passkey;
 mod receiver;

@@ -14,6 +14,7 @@ pub mod sessions;
 mod settings;
 mod signing;
 pub mod social;
+pub mod transfer;
 pub mod users;
 pub mod wire;
 

@@ -267,7 +267,7 @@ impl AppChanges {
     }
 
     /// Applies the changes over `name` and `s` (checked afterwards, as a whole).
-    pub(super) fn apply(self, name: &mut String, s: &mut AppSettings) {
+    pub fn apply(self, name: &mut String, s: &mut AppSettings) {
         if let Some(n) = self.name {
             *name = n;
         }

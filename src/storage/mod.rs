@@ -13,6 +13,7 @@ mod passkeys;
 mod rate_limits;
 mod sessions;
 mod social;
+mod transfer;
 mod types;
 mod unit;
 mod users;

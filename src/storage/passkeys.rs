@@ -30,7 +30,7 @@ pub struct PasskeyRow {
 }
 
 #[derive(sqlx::FromRow)]
-struct RawPasskey {
+pub(super) struct RawPasskey {
     id: String,
     app_id: String,
     user_id: String,
@@ -86,11 +86,12 @@ pub struct PasskeyUse {
     pub now: i64,
 }
 
-const COLUMNS: &str = "id, app_id, user_id, cred_id, user_handle, credential, friendly_name, \
+pub(super) const COLUMNS: &str =
+    "id, app_id, user_id, cred_id, user_handle, credential, friendly_name, \
     transports, aaguid, backup_eligible, backup_state, sign_count, risk_signals, usage_count, \
     last_login_at, created_at, updated_at";
 
-fn json_list(items: &[String]) -> String {
+pub(super) fn json_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
 

@@ -148,6 +148,9 @@ fn shift_placeholders(sql: &str, offset: usize, out: &mut String) {
     }
 }
 
+/// The most statements a unit sends PostgreSQL as one statement of CTEs.
+const MAX_CTES: usize = 16;
+
 /// Writes that commit together or not at all.
 #[derive(Debug, Clone)]
 pub struct Unit {
@@ -193,7 +196,9 @@ impl Store {
         let write = self.write.clone();
         // Spawned so that a cancelled request cannot stop half-way.
         tokio::spawn(async move {
-            if unit.steps_share_a_table() {
+            // A statement of hundreds of CTEs (an import batch) takes PostgreSQL longer to plan
+            // than the round trips of a transaction.
+            if unit.steps_share_a_table() || unit.statements.len() > MAX_CTES {
                 return postgres_transaction(&write, unit).await;
             }
             let (sql, values) = postgres_text(unit);

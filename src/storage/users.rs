@@ -29,7 +29,7 @@ pub struct User {
 }
 
 #[derive(sqlx::FromRow)]
-struct RawUser {
+pub(super) struct RawUser {
     id: String,
     app_id: String,
     email: Option<String>,
@@ -73,7 +73,7 @@ impl From<RawUser> for User {
     }
 }
 
-fn metadata_text(u: &User) -> Option<String> {
+pub(super) fn metadata_text(u: &User) -> Option<String> {
     (!u.user_metadata.is_empty()).then(|| Value::Object(u.user_metadata.clone()).to_string())
 }
 
@@ -88,7 +88,8 @@ pub struct UserFilter {
     pub newest_first: bool,
 }
 
-const COLUMNS: &str = "id, app_id, email, phone, email_verified, phone_verified, status, \
+pub(super) const COLUMNS: &str =
+    "id, app_id, email, phone, email_verified, phone_verified, status, \
     user_metadata, external_id, login_count, last_login_at, created_at, updated_at, \
     (select count(*) from passkeys where passkeys.user_id = users.id) as passkeys";
 

@@ -9,6 +9,8 @@ mod passage;
 mod cli;
 mod durability;
 mod hosted_page;
+mod import;
+mod import_keys;
 mod ops;
 mod passage_apps;
 mod passage_contract;

@@ -35,7 +35,7 @@ async fn post(app: &TestApp, p: &PassageApp, path: &str, body: Value) -> (Status
 }
 
 /// Signs `email` up with a passkey: the user id and the `auth_result`.
-async fn register(
+pub async fn register(
     app: &TestApp,
     p: &PassageApp,
     browser: &mut SoftAuthenticator,
@@ -72,7 +72,7 @@ async fn register(
 }
 
 /// A passkey login, with `identifier` or (empty) without.
-async fn log_in(
+pub async fn log_in(
     app: &TestApp,
     p: &PassageApp,
     browser: &mut SoftAuthenticator,

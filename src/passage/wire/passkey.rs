@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{user::NEVER, UserObject};
+use super::{user::iso_or_never, UserObject};
 use crate::{domain::iso_ms, storage::PasskeyRow};
 
 /// A started ceremony: its id and the WebAuthn options (`{"publicKey": {...}}`) for the
@@ -102,7 +102,7 @@ impl From<PasskeyRow> for Device {
             friendly_name: k.friendly_name,
             created_at: iso_ms(k.created_at),
             updated_at: iso_ms(k.updated_at),
-            last_login_at: k.last_login_at.map_or_else(|| NEVER.to_string(), iso_ms),
+            last_login_at: iso_or_never(k.last_login_at),
             usage_count: k.usage_count,
             kind: "passkey",
             user_id: k.user_id,

@@ -49,6 +49,11 @@ impl From<&User> for UserObject {
 /// The hosted service's "never" for `last_login_at`.
 pub(super) const NEVER: &str = "0001-01-01T00:00:00Z";
 
+/// A time as the wire writes it, "never" as the hosted service wrote it.
+pub fn iso_or_never(epoch_ms: Option<i64>) -> String {
+    epoch_ms.map_or_else(|| NEVER.to_string(), iso_ms)
+}
+
 /// The Manage API's user (also the current user's profile): the Auth API's user and what
 /// administrators see besides.
 #[derive(Debug, Serialize)]
@@ -73,7 +78,7 @@ impl ManagedUser {
             external_id: u.external_id.clone(),
             created_at: iso_ms(u.created_at),
             updated_at: iso_ms(u.updated_at),
-            last_login_at: u.last_login_at.map_or_else(|| NEVER.to_string(), iso_ms),
+            last_login_at: iso_or_never(u.last_login_at),
             login_count: u.login_count,
             recent_events: Vec::new(),
             social_connections: Map::new(),

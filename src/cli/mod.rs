@@ -1,9 +1,12 @@
 //! The `keyhaven` command line: serve, migrate, and administration that prints JSON.
 
+mod social;
+mod transfer;
+
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::{
     config::{Config, LogFormat},
@@ -14,8 +17,6 @@ use crate::{
     passage::{
         app_keys,
         apps::{self, AppChanges, AppSettings, NewApp},
-        social::connections::{self, ConnectionSettings},
-        Passage,
     },
     server,
     state::AppState,
@@ -58,6 +59,12 @@ enum Command {
     /// Load generators against a running server.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Import users and their passkeys from an export.
+    #[command(subcommand)]
+    Import(transfer::ImportCommand),
+    /// Write an app's users and passkey public keys in the import format, one JSON object
+    /// per line (to FILE, or to stdout).
+    Export(transfer::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -113,6 +120,10 @@ enum AppCommand {
         /// `email`, `phone` or `both`.
         #[arg(long, default_value = "email", value_parser = ["email", "phone", "both"])]
         allowed_identifier: String,
+        /// More settings as the App object's fields in JSON, as `app update` takes them
+        /// (`'{"user_metadata_schema": [...], "session_timeout_length": 600}'`).
+        #[arg(long)]
+        settings: Option<String>,
     },
     /// Change settings with the App object's fields as JSON, as `PATCH /v1/apps/{app_id}`
     /// takes them (`'{"session_timeout_length": 600}'`); prints the app.
@@ -134,50 +145,7 @@ enum AppCommand {
     RevokeApiKey { app_id: String, key_id: String },
     /// Social login providers.
     #[command(subcommand)]
-    Social(SocialCommand),
-}
-
-// Parsed once per run: the size of a variant does not matter.
-#[allow(clippy::large_enum_variant)]
-#[derive(Subcommand)]
-enum SocialCommand {
-    /// Create or replace a social connection. TYPE is google, github, apple or any other name
-    /// for a generic provider: OpenID Connect with --issuer, else plain OAuth 2.0 with the
-    /// three endpoint URLs. The provider's redirect URI to register is
-    /// {public URL}/v1/apps/{app_id}/social/oauth2_callback.
-    Set {
-        #[arg(long = "app")]
-        app_id: String,
-        #[arg(long = "type")]
-        connection_type: String,
-        #[arg(long)]
-        client_id: String,
-        /// Not needed for apple, whose secret is minted from the private key.
-        #[arg(long, default_value = "")]
-        client_secret: String,
-        #[arg(long, default_value = "")]
-        issuer: String,
-        #[arg(long, default_value = "")]
-        authorize_url: String,
-        #[arg(long, default_value = "")]
-        token_url: String,
-        #[arg(long, default_value = "")]
-        userinfo_url: String,
-        #[arg(long, default_value = "")]
-        apple_team_id: String,
-        #[arg(long, default_value = "")]
-        apple_key_id: String,
-        /// The Sign in with Apple key (.p8, PEM).
-        #[arg(long)]
-        apple_private_key_file: Option<PathBuf>,
-    },
-    /// Remove a social connection (users keep their links).
-    Delete {
-        #[arg(long = "app")]
-        app_id: String,
-        #[arg(long = "type")]
-        connection_type: String,
-    },
+    Social(social::SocialCommand),
 }
 
 #[derive(Subcommand)]
@@ -191,6 +159,8 @@ enum BenchCommand {
     Passkey(crate::bench::passkey::PasskeyBenchArgs),
     /// RS256 signatures per second on this machine (the ceiling of token issuance).
     Rsa(crate::bench::rsa::RsaBenchArgs),
+    /// Writes an export of N users with passkeys and times `keyhaven import passage` of it.
+    Import(crate::bench::import::ImportBenchArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -210,6 +180,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", json!({"rs256_signatures_per_second": rate.round()}));
         return Ok(());
     }
+    if let Command::Bench(BenchCommand::Import(args)) = &cli.command {
+        println!("{}", crate::bench::import::run(args)?);
+        return Ok(());
+    }
     if let Command::Bench(
         bench @ (BenchCommand::Tyntec(_) | BenchCommand::Passage(_) | BenchCommand::Passkey(_)),
     ) = cli.command
@@ -219,7 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Tyntec(args) => (args.json, crate::bench::tyntec::run(args).await?),
             BenchCommand::Passage(args) => (args.json, crate::bench::passage::run(args).await?),
             BenchCommand::Passkey(args) => (args.json, crate::bench::passkey::run(args).await?),
-            BenchCommand::Rsa(_) => return Ok(()),
+            BenchCommand::Rsa(_) | BenchCommand::Import(_) => return Ok(()),
         };
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);
@@ -329,6 +303,7 @@ async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
             allowed_redirect_urls,
             public_signup,
             allowed_identifier,
+            settings: more_settings,
         }) => {
             let settings = AppSettings {
                 auth_origin,
@@ -339,14 +314,16 @@ async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
                 allowed_identifier,
                 ..AppSettings::default()
             };
+            let (mut name, mut settings) = (name, settings);
+            if let Some(more) = more_settings {
+                changes_of(&more)?.apply(&mut name, &mut settings);
+            }
             let new = NewApp { id, name, settings };
             let (app, api_key) = apps::create(passage, new).await?;
             json!({"app_id": app.id, "api_key": api_key})
         }
         Command::App(AppCommand::Update { app_id, settings }) => {
-            let json = serde_json::from_str(&settings)
-                .map_err(|e| anyhow::anyhow!("settings are not JSON: {e}"))?;
-            let app = apps::update(passage, &app_id, AppChanges::from_json(json)?).await?;
+            let app = apps::update(passage, &app_id, changes_of(&settings)?).await?;
             json!({"app_id": app.id, "name": app.name, "settings": app.settings})
         }
         Command::App(AppCommand::List) => {
@@ -374,58 +351,23 @@ async fn admin(state: &AppState, command: Command) -> anyhow::Result<()> {
             app_keys::revoke(passage, &app, &key_id).await?;
             json!({"revoked": key_id})
         }
-        Command::App(AppCommand::Social(command)) => social(passage, command).await?,
+        Command::App(AppCommand::Social(command)) => social::run(passage, command).await?,
+        Command::Import(command) => transfer::import(passage, command).await?,
+        Command::Export(args) => match transfer::export(passage, args).await? {
+            Some(summary) => summary,
+            None => return Ok(()),
+        },
         Command::Serve | Command::Bench(_) => return Ok(()),
     };
     println!("{out}");
     Ok(())
 }
 
-/// `app social set|delete`.
-async fn social(passage: &Passage, command: SocialCommand) -> anyhow::Result<Value> {
-    Ok(match command {
-        SocialCommand::Set {
-            app_id,
-            connection_type,
-            client_id,
-            client_secret,
-            issuer,
-            authorize_url,
-            token_url,
-            userinfo_url,
-            apple_team_id,
-            apple_key_id,
-            apple_private_key_file,
-        } => {
-            let apple_private_key = match apple_private_key_file {
-                Some(path) => std::fs::read_to_string(&path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                None => String::new(),
-            };
-            let settings = ConnectionSettings {
-                client_id,
-                client_secret,
-                issuer,
-                authorize_url,
-                token_url,
-                userinfo_url,
-                apple_team_id,
-                apple_key_id,
-                apple_private_key,
-            };
-            let app = passage.app(&app_id).await?;
-            connections::set(passage, &app.id, &connection_type, settings).await?;
-            json!({"app_id": app.id, "social_connections": connections::describe(passage, &app).await?})
-        }
-        SocialCommand::Delete {
-            app_id,
-            connection_type,
-        } => {
-            let app = passage.app(&app_id).await?;
-            connections::remove(passage, &app.id, &connection_type).await?;
-            json!({"app_id": app.id, "deleted": connection_type})
-        }
-    })
+/// Settings changes from the App object's fields as JSON.
+fn changes_of(json: &str) -> anyhow::Result<AppChanges> {
+    let json =
+        serde_json::from_str(json).map_err(|e| anyhow::anyhow!("settings are not JSON: {e}"))?;
+    Ok(AppChanges::from_json(json)?)
 }
 
 /// The configured server secret, or one generated once into the data folder.

@@ -3,7 +3,8 @@
 //! from the shared counter in small leases (a twentieth of the limit, at most 100) and spends
 //! them locally: the limit is never exceeded across nodes; at worst a node's unspent lease
 //! makes the others throttle a little early within that window. Sending limits and failure
-//! budgets count each hit in the database: they are rare, and must be exact.
+//! budgets count each hit in the database (a message's limits in one statement): they must be
+//! exact.
 
 use std::{
     collections::HashMap,
@@ -40,9 +41,7 @@ impl Limits {
             self.config.rate_limit_calls,
             self.config.rate_limit_period_seconds,
         );
-        self.throttle
-            .hit(&self.store, bucket, limit, period, true)
-            .await
+        self.throttle.hit(&self.store, bucket, limit, period).await
     }
 
     /// The country policy (`country_allow`, `country_deny`) for a number of `region`: SMS
@@ -94,16 +93,20 @@ impl Limits {
                 },
             ),
         ];
-        for (limit_name, bucket, limit) in checks {
-            let hit = self
-                .throttle
-                .hit(&self.store, &bucket, limit, 3600, false)
-                .await;
-            if let Err(e @ Error::RateLimited { .. }) = hit {
+        let counted: Vec<_> = checks.iter().filter(|(_, _, limit)| *limit > 0).collect();
+        if counted.is_empty() {
+            return Ok(());
+        }
+        // Every counter in one statement: one database round trip per message.
+        let window = Window::current(3600);
+        let buckets: Vec<&str> = counted.iter().map(|(_, b, _)| b.as_str()).collect();
+        let counts = self.store.count_hits_of(&buckets, window.start).await?;
+        for ((limit_name, bucket, limit), count) in counted.iter().zip(counts) {
+            if count > i64::from(*limit) {
+                tracing::debug!(bucket = %bucket, "sending limit reached");
                 self.metrics.send_refused(limit_name);
-                return Err(e);
+                return Err(window.exhausted());
             }
-            hit?;
         }
         Ok(())
     }
@@ -189,17 +192,14 @@ const MAX_BUCKETS: usize = 10_000;
 
 impl Throttle {
     /// Counts one hit in `bucket` for a window of `period_secs`; `RateLimited` once `limit` hits
-    /// were counted in the current window. A limit of 0 turns the throttle off. `leased` hits
-    /// are taken from the shared counter in leases (for request throttles on the hot path);
-    /// others one by one, exactly (a burst of concurrent requests would otherwise lease far
-    /// more than it spends and refuse early).
+    /// were counted in the current window. A limit of 0 turns the throttle off. Hits are taken
+    /// from the shared counter in leases.
     async fn hit(
         &self,
         store: &Store,
         bucket: &str,
         limit: u32,
         period_secs: u64,
-        leased: bool,
     ) -> Result<(), Error> {
         if limit == 0 || period_secs == 0 {
             return Ok(());
@@ -210,11 +210,7 @@ impl Throttle {
             return Ok(());
         }
         let limit = i64::from(limit);
-        let chunk = if leased {
-            (limit / 20).clamp(1, 100)
-        } else {
-            1
-        };
+        let chunk = (limit / 20).clamp(1, 100);
         let count = store.count_hits(bucket, window_start, chunk).await?;
         // This lease holds the hits (count - chunk, count]; those above the limit are void.
         let granted = chunk.min(limit - (count - chunk)).max(0);

@@ -234,7 +234,7 @@ impl Outbox {
 
     /// The outbox row of `message`, and the row its worker gets after the commit.
     fn queue(&self, message: &Outgoing<'_>, now: i64) -> Result<(Filtered, DeliveryRow), Error> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = crate::crypto::row_uuid();
         let json =
             serde_json::to_string(&message.envelope).map_err(|e| Error::Internal(e.into()))?;
         let row = DeliveryRow {

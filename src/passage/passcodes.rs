@@ -32,7 +32,7 @@ pub async fn start(
 async fn send(p: &Passage, app: &App, user_id: &str, to: &Identifier) -> Result<String, Error> {
     to.may_receive(p, app).await?;
     let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crypto::row_uuid();
     let code = crypto::random_code(CODE_LEN, false);
     let ttl = app.settings.otp_ttl;
     let passcode = PasscodeRow {

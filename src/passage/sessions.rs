@@ -64,7 +64,7 @@ fn refresh_token_row(
 ) -> (RefreshTokenRow, String) {
     let token = crypto::random_token();
     let row = RefreshTokenRow {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: crypto::row_uuid(),
         app_id: app.id.clone(),
         user_id: user_id.to_string(),
         family_id: family_id.to_string(),

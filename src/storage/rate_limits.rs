@@ -44,6 +44,39 @@ impl Store {
         Ok(count)
     }
 
+    /// Counts one hit in each of `buckets` (distinct) in the window starting at
+    /// `window_start`, in one statement: their counts after it, in the order given.
+    pub async fn count_hits_of(
+        &self,
+        buckets: &[&str],
+        window_start: i64,
+    ) -> Result<Vec<i64>, Error> {
+        let rows: Vec<String> = (0..buckets.len())
+            .map(|i| format!("(${}, $1, 1)", i + 2))
+            .collect();
+        let sql = format!(
+            "insert into rate_counters (bucket, window_start, count) values {}
+             on conflict (bucket, window_start) do update set count = rate_counters.count + 1
+             returning bucket, count",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(window_start);
+        for bucket in buckets {
+            query = query.bind(*bucket);
+        }
+        let counted = query.fetch_all(&self.write).await?;
+        buckets
+            .iter()
+            .map(|b| {
+                counted
+                    .iter()
+                    .find(|(bucket, _)| bucket == b)
+                    .map(|(_, count)| *count)
+                    .ok_or_else(|| Error::Internal(anyhow::anyhow!("rate counter {b} not counted")))
+            })
+            .collect()
+    }
+
     /// Forgets windows that ended before `before`.
     pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, Error> {
         let done = sqlx::query("delete from rate_counters where window_start < $1")

@@ -65,7 +65,7 @@ pub async fn send(s: &AppState, account_id: &str, req: SendRequest) -> Result<Ot
         .await?;
 
     let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crypto::row_uuid();
     let language = req
         .language
         .clone()

@@ -8,6 +8,7 @@ pub mod import;
 pub mod passage;
 pub mod passkey;
 mod receiver;
+pub mod reference;
 pub mod rsa;
 pub mod tyntec;
 

@@ -161,6 +161,8 @@ enum BenchCommand {
     Rsa(crate::bench::rsa::RsaBenchArgs),
     /// Writes an export of N users with passkeys and times `keyhaven import passage` of it.
     Import(crate::bench::import::ImportBenchArgs),
+    /// The reference OTP server (tyntec API subset) that `bench tyntec` results are compared to.
+    Reference(crate::bench::reference::ReferenceArgs),
 }
 
 pub async fn main() -> ExitCode {
@@ -184,6 +186,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", crate::bench::import::run(args)?);
         return Ok(());
     }
+    if let Command::Bench(BenchCommand::Reference(args)) = cli.command {
+        init_logging(LogFormat::Human, "warn");
+        return crate::bench::reference::run(args).await;
+    }
     if let Command::Bench(
         bench @ (BenchCommand::Tyntec(_) | BenchCommand::Passage(_) | BenchCommand::Passkey(_)),
     ) = cli.command
@@ -193,7 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             BenchCommand::Tyntec(args) => (args.json, crate::bench::tyntec::run(args).await?),
             BenchCommand::Passage(args) => (args.json, crate::bench::passage::run(args).await?),
             BenchCommand::Passkey(args) => (args.json, crate::bench::passkey::run(args).await?),
-            BenchCommand::Rsa(_) | BenchCommand::Import(_) => return Ok(()),
+            BenchCommand::Rsa(_) | BenchCommand::Import(_) | BenchCommand::Reference(_) => {
+                return Ok(())
+            }
         };
         if json {
             println!("{}", serde_json::to_string_pretty(&report)?);

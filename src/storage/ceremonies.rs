@@ -3,7 +3,7 @@
 //! expiring. A ceremony ends by one conditional `delete`, the guard of the unit that stores
 //! what it proved, so it finishes at most once, on any node.
 
-use super::{Filtered, Statement, Store};
+use super::{Filtered, Statement, Store, Unit};
 use crate::error::Error;
 
 /// A ceremony between its start and its finish.
@@ -67,5 +67,18 @@ impl Store {
         .text(app_id.to_string())
         .text(kind.to_string())
         .int(now)
+    }
+
+    /// Ends the ceremony `id` with nothing stored (a failed check, a state the provider
+    /// answered); false when it had ended already.
+    pub async fn drop_ceremony(
+        &self,
+        app_id: &str,
+        id: &str,
+        kind: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let end = Store::end_ceremony(app_id, id, kind, now);
+        self.commit(Unit::all(vec![end.into()])).await
     }
 }

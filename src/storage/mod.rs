@@ -42,6 +42,14 @@ pub use users::{User, UserFilter};
 use crate::error::Error;
 pub(crate) use types::flag;
 
+/// `$first, $first+1, …` for a list of `n` values (`in (…)`).
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Handle to the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {

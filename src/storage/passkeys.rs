@@ -1,6 +1,6 @@
 //! Passkeys (WebAuthn credentials).
 
-use super::{flag, Filtered, Statement, Store, WithUserStatus};
+use super::{flag, placeholders, Filtered, Statement, Store, WithUserStatus};
 use crate::{
     domain::UserStatus,
     error::{Error, Resource},
@@ -147,11 +147,10 @@ impl Store {
         if user_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..user_ids.len() + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
             "select {COLUMNS} from passkeys where app_id = $1 and user_id in ({})
               order by created_at, id",
-            placeholders.join(", ")
+            placeholders(2, user_ids.len())
         );
         let mut query = sqlx::query_as(&sql).bind(app_id);
         for id in user_ids {

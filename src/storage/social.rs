@@ -1,6 +1,6 @@
 //! Social login: an app's providers (connections) and its users' identities at them (links).
 
-use super::{Filtered, Statement, Store, User, WithUserStatus};
+use super::{placeholders, Filtered, Statement, Store, User, WithUserStatus};
 use crate::{domain::UserStatus, error::Error};
 
 /// A provider an app logs in with.
@@ -163,11 +163,10 @@ impl Store {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (2..users.len() + 2).map(|n| format!("${n}")).collect();
         let sql = format!(
             "select {LINK_COLUMNS} from social_links where app_id = $1 and user_id in ({})
               order by connection_type",
-            placeholders.join(", ")
+            placeholders(2, users.len())
         );
         let mut query = sqlx::query_as(&sql).bind(app_id);
         for u in users {

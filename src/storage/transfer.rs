@@ -2,17 +2,10 @@
 //! ids, identifiers and credential ids of a batch, and the full update of an imported record.
 
 use super::{
-    flag, passkeys::RawPasskey, users::RawUser, Filtered, PasskeyRow, Statement, Store, User,
+    flag, passkeys::RawPasskey, placeholders, users::RawUser, Filtered, PasskeyRow, Statement,
+    Store, User,
 };
 use crate::error::Error;
-
-/// `$first, $first+1, …` for `n` values.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 impl Store {
     /// Brings PostgreSQL's statistics up to date after a bulk load: with the ones from before

@@ -421,8 +421,9 @@ async fn finishing<T>(
 ) -> Result<T, Error> {
     let outcome = checks.await;
     if outcome.is_err() {
-        let end = Store::end_ceremony(&app.id, handshake_id, kind, now_ms());
-        p.store.commit(Unit::all(vec![end.into()])).await?;
+        p.store
+            .drop_ceremony(&app.id, handshake_id, kind, now_ms())
+            .await?;
     }
     outcome
 }

@@ -119,35 +119,26 @@ fn provider_of(row: &SocialConnectionRow) -> Result<Provider, Error> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("stored social connection: {e}")))
 }
 
-/// The app's connections with their secrets.
-pub async fn all(p: &Passage, app: &App) -> Result<Vec<Connection>, Error> {
-    let rows = p.store.social_connections(&app.id).await?;
-    rows.iter()
-        .map(|row| {
-            let secret = p.keys.open(
-                &sealing_context(&row.app_id, &row.connection_type),
-                &row.secret_sealed,
-            )?;
-            Ok(Connection {
-                provider: provider_of(row)?,
-                secret,
-            })
-        })
-        .collect()
-}
-
-/// The app's connection `connection_type`, which a login asks for by name.
+/// The app's connection `connection_type`, which a login asks for by name, with its secret.
 pub async fn named(p: &Passage, app: &App, connection_type: &str) -> Result<Connection, Error> {
-    all(p, app)
-        .await?
-        .into_iter()
-        .find(|c| c.provider.connection_type == connection_type)
+    let rows = p.store.social_connections(&app.id).await?;
+    let row = rows
+        .iter()
+        .find(|row| row.connection_type == connection_type)
         .ok_or_else(|| {
             Error::invalid(
                 "connection_type",
                 format!("{connection_type:?} is not a social connection of this app"),
             )
-        })
+        })?;
+    let secret = p.keys.open(
+        &sealing_context(&row.app_id, &row.connection_type),
+        &row.secret_sealed,
+    )?;
+    Ok(Connection {
+        provider: provider_of(row)?,
+        secret,
+    })
 }
 
 /// The App object's `social_connections`: `{type: {client_id}}`.

@@ -8,7 +8,7 @@ use crate::{
     domain::{iso_ms, now_ms},
     error::{Error, Resource},
     passage::App,
-    storage::{SocialLinkRow, Store, Unit, User},
+    storage::{Store, Unit, User},
 };
 
 /// `currentuser/social/link_account`: links the identity behind the code to the signed-in
@@ -38,15 +38,7 @@ pub async fn link(
         )));
     }
     let now = now_ms();
-    let row = SocialLinkRow {
-        app_id: app.id.clone(),
-        user_id: user.id.clone(),
-        connection_type: grant.connection_type.clone(),
-        provider_id: identity.provider_id.clone(),
-        provider_identifier: identity.email.clone().unwrap_or_default(),
-        created_at: now,
-        last_login_at: now,
-    };
+    let row = grant.link_to(app, &user.id, now);
     let end = Store::end_ceremony(&app.id, &id, CODE, now).into();
     match p
         .store

@@ -84,6 +84,21 @@ pub(super) struct Grant {
     pub identity: Identity,
 }
 
+impl Grant {
+    /// The link of the grant's identity to `user_id`, made at `now`.
+    pub(super) fn link_to(&self, app: &App, user_id: &str, now: i64) -> SocialLinkRow {
+        SocialLinkRow {
+            app_id: app.id.clone(),
+            user_id: user_id.to_string(),
+            connection_type: self.connection_type.clone(),
+            provider_id: self.identity.provider_id.clone(),
+            provider_identifier: self.identity.email.clone().unwrap_or_default(),
+            created_at: now,
+            last_login_at: now,
+        }
+    }
+}
+
 /// The ceremony id of a state or code: its digest, so the database holds no usable secret.
 fn ceremony_id(secret: &str) -> String {
     crypto::base64url(&crypto::sha256(secret))
@@ -150,14 +165,7 @@ pub async fn callback(p: &Passage, app: &App, r: CallbackRequest) -> Result<Url,
         .ceremony(&app.id, &id, FLOW, now)
         .await?
         .ok_or_else(unknown)?;
-    if !p
-        .store
-        .commit(Unit::all(vec![Store::end_ceremony(
-            &app.id, &id, FLOW, now,
-        )
-        .into()]))
-        .await?
-    {
+    if !p.store.drop_ceremony(&app.id, &id, FLOW, now).await? {
         return Err(unknown());
     }
     let flow: Flow = from_json(&stored)?;
@@ -226,7 +234,8 @@ pub async fn callback(p: &Passage, app: &App, r: CallbackRequest) -> Result<Url,
         .email
         .and_then(|e| Email::parse(&e).ok())
         .map(|e| e.as_str().to_string());
-    if let Err(refusal) = may_log_in(p, app, &flow.connection_type, &identity).await? {
+    // A login the token step would refuse is refused on the redirect already.
+    if let Err(refusal) = account(p, app, &flow.connection_type, &identity).await? {
         return failed(refusal);
     }
     let code = crypto::random_token();
@@ -298,17 +307,6 @@ async fn account(
     })
 }
 
-/// The callback's early answer: a login the token step would refuse is refused on the
-/// redirect already.
-async fn may_log_in(
-    p: &Passage,
-    app: &App,
-    connection_type: &str,
-    identity: &Identity,
-) -> Result<Result<(), ProviderError>, Error> {
-    Ok(account(p, app, connection_type, identity).await?.map(drop))
-}
-
 /// Reads the code's grant and checks the app's PKCE verifier. A wrong verifier ends the code.
 pub(super) async fn redeem(
     p: &Passage,
@@ -327,12 +325,7 @@ pub(super) async fn redeem(
     let grant: Grant = from_json(&stored)?;
     let presented = crypto::base64url(&crypto::sha256(verifier));
     if !crypto::constant_time_eq(presented.as_bytes(), grant.code_challenge.as_bytes()) {
-        p.store
-            .commit(Unit::all(vec![Store::end_ceremony(
-                &app.id, &id, CODE, now,
-            )
-            .into()]))
-            .await?;
+        p.store.drop_ceremony(&app.id, &id, CODE, now).await?;
         return Err(Error::invalid(
             "verifier",
             "does not match the code challenge; the code is no longer valid",
@@ -354,15 +347,6 @@ pub async fn token(
         .await?
         .map_err(|refusal| Error::Forbidden(refusal.description))?;
     let now = now_ms();
-    let link = |user_id: &str| SocialLinkRow {
-        app_id: app.id.clone(),
-        user_id: user_id.to_string(),
-        connection_type: grant.connection_type.clone(),
-        provider_id: identity.provider_id.clone(),
-        provider_identifier: identity.email.clone().unwrap_or_default(),
-        created_at: now,
-        last_login_at: now,
-    };
     let (user_id, mut steps) = match account {
         Account::Linked(user_id) => {
             let touch = Store::touch_social_link(
@@ -375,7 +359,7 @@ pub async fn token(
             (user_id, vec![touch])
         }
         Account::SameEmail(user) => {
-            let insert = Store::insert_social_link(&link(&user.id));
+            let insert = Store::insert_social_link(&grant.link_to(app, &user.id, now));
             (user.id, vec![insert])
         }
         Account::New => {
@@ -383,7 +367,7 @@ pub async fn token(
                 users::social_user(app, identity.email.clone(), identity.email_verified, now);
             let steps = vec![
                 Store::new_user(&user),
-                Store::insert_social_link(&link(&user.id)),
+                Store::insert_social_link(&grant.link_to(app, &user.id, now)),
             ];
             (user.id, steps)
         }

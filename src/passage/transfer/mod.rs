@@ -99,7 +99,7 @@ pub async fn import(
         }
     }
     let mut done = total - prepared.len();
-    for (n, batch) in prepared.chunks(BATCH).enumerate() {
+    for (n, batch) in prepared.chunks_mut(BATCH).enumerate() {
         if n % BATCHES_PER_ANALYZE == 1 {
             p.store.refresh_statistics().await?;
         }
@@ -136,7 +136,7 @@ fn first_claim(claimed: &mut HashMap<String, usize>, r: &Prepared) -> Result<(),
 async fn write_batch(
     p: &Passage,
     app: &App,
-    batch: &[Prepared],
+    batch: &mut [Prepared],
     report: &mut Report,
 ) -> Result<(), Error> {
     let identifiers: Vec<&str> = batch
@@ -151,22 +151,21 @@ async fn write_batch(
         .into_iter()
         .collect();
     // A record without id (the CSV template) is the user holding its email or phone.
-    let batch: Vec<Prepared> = batch
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            let owner = r
-                .user
-                .email
-                .iter()
-                .chain(r.user.phone.iter())
-                .find_map(|i| owners.get(i));
-            if let (false, true, Some(owner)) = (r.id_given, r.passkeys.is_empty(), owner) {
-                r.user.id = owner.clone();
-            }
-            r
-        })
-        .collect();
+    for r in batch
+        .iter_mut()
+        .filter(|r| !r.id_given && r.passkeys.is_empty())
+    {
+        let owner = r
+            .user
+            .email
+            .iter()
+            .chain(r.user.phone.iter())
+            .find_map(|i| owners.get(i));
+        if let Some(owner) = owner {
+            r.user.id = owner.clone();
+        }
+    }
+    let batch = &*batch;
     let ids: Vec<&str> = batch.iter().map(|r| r.user.id.as_str()).collect();
     let existing: HashMap<String, User> = p
         .store
@@ -188,7 +187,7 @@ async fn write_batch(
         .collect();
 
     let mut plans = Vec::new();
-    for r in &batch {
+    for r in batch {
         match plan(r, existing.get(&r.user.id), &owners, &stored_keys) {
             Ok(plan) => plans.push((r, plan)),
             Err(reason) => report.skipped.push(Note {

@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// A record ready to write.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Prepared {
     pub at: usize,
     pub user: User,

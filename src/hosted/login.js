@@ -79,7 +79,11 @@ const api = `/v1/apps/${encodeURIComponent(app.id)}`;
 const text = STRINGS[document.documentElement.lang] || STRINGS.en;
 const $ = (id) => document.getElementById(id);
 let pendingOtp = null;
+// The pending autofill request: its controller and its promise, which settles once the
+// browser has let the request go (a new WebAuthn request before then is refused).
 let autofill = null;
+// Set while a step runs: the autofill request waits for it to end.
+let stepping = false;
 // Set once the page is on its way to the app: nothing new starts then.
 let leaving = false;
 // Bumped by every link sent, so that only the newest link's poll goes on.
@@ -170,9 +174,12 @@ function identifier() {
   return $("identifier").value.trim();
 }
 
-function cancelAutofill() {
-  if (autofill) autofill.abort();
+async function cancelAutofill() {
+  const pending = autofill;
   autofill = null;
+  if (!pending) return;
+  pending.controller.abort();
+  await pending.settled;
 }
 
 // Keeps the session where passage-js keeps it, then goes to the app.
@@ -283,15 +290,18 @@ function canUsePasskeys() {
 // Runs one step, showing what fails; a cancelled passkey prompt is not an error to shout.
 // The autofill request makes way for the step and comes back after it, unless the page leaves.
 async function attempt(step) {
-  cancelAutofill();
+  stepping = true;
   busy(true);
   try {
-    await step();
+    await cancelAutofill();
+    // The autofill request may have signed in while it was let go.
+    if (!leaving) await step();
   } catch (e) {
     if (e.name === "NotAllowedError" || e.name === "AbortError") say(t("cancelled"), true);
     else say(e.message || t("failed"), true);
   } finally {
     busy(false);
+    stepping = false;
     if (!leaving && !$("identify").hidden) startAutofill();
   }
 }
@@ -318,15 +328,19 @@ async function proceed(who) {
 
 // Offers saved passkeys in the identifier field's autofill, where the browser can.
 async function startAutofill() {
-  if (autofill || !canUsePasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
-  if (!(await PublicKeyCredential.isConditionalMediationAvailable()) || autofill || leaving) return;
+  if (autofill || stepping || !canUsePasskeys() || !PublicKeyCredential.isConditionalMediationAvailable) return;
+  if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+  if (autofill || stepping || leaving) return;
   const controller = new AbortController();
-  autofill = controller;
   // Nobody asked for this request: ended without a passkey, the page stays as it is; a
   // passkey picked from the field but refused is worth saying.
-  loginWithPasskey("", "conditional", controller.signal).catch((e) => {
-    if (autofill === controller) autofill = null;
+  const settled = loginWithPasskey("", "conditional", controller.signal).catch((e) => {
     if (e.name !== "AbortError" && e.name !== "NotAllowedError") say(e.message || t("failed"), true);
+  });
+  const pending = { controller, settled };
+  autofill = pending;
+  settled.then(() => {
+    if (autofill === pending) autofill = null;
   });
 }
 

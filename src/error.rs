@@ -121,6 +121,21 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ffi;
+        match &e {
+            rusqlite::Error::SqliteFailure(failure, _)
+                if failure.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE
+                    || failure.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+            {
+                Error::Conflict("already exists".into())
+            }
+            _ => Error::Internal(e.into()),
+        }
+    }
+}
+
 /// One error of every variant, and a `NotFound` of every resource, in a fixed order: each
 /// surface's mapping is tested against this list.
 #[cfg(test)]

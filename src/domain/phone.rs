@@ -50,10 +50,11 @@ impl PhoneNumber {
             ));
         }
         let parsed = phonenumber::parse(region, &cleaned).map_err(|_| bad("not a phone number"))?;
-        if !parsed.is_valid() {
+        // The number's type is what validity is judged by: unknown means not valid.
+        let number_type = parsed.number_type(&phonenumber::metadata::DATABASE);
+        if number_type == Type::Unknown {
             return Err(bad("not a valid phone number"));
         }
-        let number_type = parsed.number_type(&phonenumber::metadata::DATABASE);
         let voice_only = matches!(
             number_type,
             Type::FixedLine | Type::TollFree | Type::SharedCost | Type::Uan | Type::Voicemail

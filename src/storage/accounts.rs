@@ -1,22 +1,27 @@
 //! Accounts of the tyntec surface and their API keys.
 
+use super::rows::row_type;
 use super::{Statement, Store};
 use crate::error::{Error, Resource};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AccountRow {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
+row_type! {
+    #[derive(Debug, Clone)]
+    pub struct AccountRow {
+        pub id: String,
+        pub name: String,
+        pub created_at: i64,
+    }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ApiKeyRow {
-    pub id: String,
-    pub account_id: String,
-    pub label: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
+row_type! {
+    #[derive(Debug, Clone)]
+    pub struct ApiKeyRow {
+        pub id: String,
+        pub account_id: String,
+        pub label: String,
+        pub created_at: i64,
+        pub revoked_at: Option<i64>,
+    }
 }
 
 impl Store {
@@ -28,15 +33,13 @@ impl Store {
     }
 
     pub async fn list_accounts(&self) -> Result<Vec<AccountRow>, Error> {
-        Ok(
-            sqlx::query_as("select id, name, created_at from accounts order by created_at, id")
-                .fetch_all(&self.read)
-                .await?,
-        )
+        Statement::new("select id, name, created_at from accounts order by created_at, id")
+            .fetch_all(&self.read)
+            .await
     }
 
     pub async fn account_exists(&self, id: &str) -> Result<bool, Error> {
-        let row: Option<(String,)> = sqlx::query_as("select id from accounts where id = $1")
+        let row: Option<(String,)> = Statement::new("select id from accounts where id = $1")
             .bind(id)
             .fetch_optional(&self.read)
             .await?;
@@ -57,7 +60,7 @@ impl Store {
 
     /// The account owning an unrevoked key with this SHA-256 digest.
     pub async fn account_for_key(&self, key_hash: &[u8]) -> Result<Option<String>, Error> {
-        let row: Option<(String,)> = sqlx::query_as(
+        let row: Option<(String,)> = Statement::new(
             "select account_id from api_keys where key_hash = $1 and revoked_at is null",
         )
         .bind(key_hash)
@@ -67,24 +70,25 @@ impl Store {
     }
 
     pub async fn list_api_keys(&self, account_id: &str) -> Result<Vec<ApiKeyRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select id, account_id, label, created_at, revoked_at from api_keys
               where account_id = $1 order by created_at, id",
         )
         .bind(account_id)
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 
     /// Revokes a key; `NotFound` when it does not exist or was revoked before.
     pub async fn revoke_api_key(&self, key_id: &str, now: i64) -> Result<(), Error> {
-        let done =
-            sqlx::query("update api_keys set revoked_at = $2 where id = $1 and revoked_at is null")
-                .bind(key_id)
-                .bind(now)
-                .execute(&self.write)
-                .await?;
-        if done.rows_affected() == 0 {
+        let done = Statement::new(
+            "update api_keys set revoked_at = $2 where id = $1 and revoked_at is null",
+        )
+        .bind(key_id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if done == 0 {
             return Err(Error::NotFound(Resource::ApiKey));
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! tyntec 2FA applications: per-account OTP settings and message templates.
 
+use super::rows::row_type;
 use std::collections::BTreeMap;
 
 use super::{flag, Statement, Store, Unit};
@@ -29,21 +30,22 @@ pub struct ApplicationRow {
     pub updated_at: i64,
 }
 
-#[derive(sqlx::FromRow)]
-struct RawApplication {
-    id: String,
-    account_id: String,
-    name: String,
-    is_default: i64,
-    pin_length: i64,
-    alphanumeric: i64,
-    attempts: i64,
-    expire_seconds: i64,
-    sender: String,
-    caller: Option<String>,
-    templates: String,
-    created_at: i64,
-    updated_at: i64,
+row_type! {
+    struct RawApplication {
+        id: String,
+        account_id: String,
+        name: String,
+        is_default: i64,
+        pin_length: i64,
+        alphanumeric: i64,
+        attempts: i64,
+        expire_seconds: i64,
+        sender: String,
+        caller: Option<String>,
+        templates: String,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl TryFrom<RawApplication> for ApplicationRow {
@@ -117,7 +119,7 @@ impl Store {
             "select {COLUMNS} from tfa_applications
               where account_id = $1 and (id = $2 or ($2 = 'default' and is_default = 1))"
         );
-        let raw: RawApplication = sqlx::query_as(&sql)
+        let raw: RawApplication = Statement::new(sql)
             .bind(account_id)
             .bind(id)
             .fetch_optional(&self.read)
@@ -131,7 +133,7 @@ impl Store {
             "select {COLUMNS} from tfa_applications where account_id = $1
               order by is_default desc, created_at, id"
         );
-        let rows: Vec<RawApplication> = sqlx::query_as(&sql)
+        let rows: Vec<RawApplication> = Statement::new(sql)
             .bind(account_id)
             .fetch_all(&self.read)
             .await?;
@@ -184,14 +186,14 @@ impl Store {
 
     /// Deletes a non-default application; `NotFound` otherwise.
     pub async fn delete_application(&self, account_id: &str, id: &str) -> Result<(), Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "delete from tfa_applications where account_id = $1 and id = $2 and is_default = 0",
         )
         .bind(account_id)
         .bind(id)
         .execute(&self.write)
         .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(Error::NotFound(Resource::Application));
         }
         Ok(())

@@ -1,39 +1,46 @@
 //! Passage apps and their RS256 signing keys.
 
+use super::rows::row_type;
 use super::{Statement, Store};
 use crate::error::{Error, Resource};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AppRow {
-    pub id: String,
-    pub name: String,
-    /// The App object's settings, as JSON.
-    pub settings: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+row_type! {
+    #[derive(Debug, Clone)]
+    pub struct AppRow {
+        pub id: String,
+        pub name: String,
+        /// The App object's settings, as JSON.
+        pub settings: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-#[derive(Clone, sqlx::FromRow)]
-pub struct SigningKeyRow {
-    pub kid: String,
-    pub app_id: String,
-    /// Sealed PKCS#8.
-    pub private_key: Vec<u8>,
-    pub public_jwk: String,
-    pub public_pem: String,
-    pub created_at: i64,
-    pub retired_at: Option<i64>,
-    pub publish_until: Option<i64>,
+row_type! {
+    #[derive(Clone)]
+    pub struct SigningKeyRow {
+        pub kid: String,
+        pub app_id: String,
+        /// Sealed PKCS#8.
+        pub private_key: Vec<u8>,
+        pub public_jwk: String,
+        pub public_pem: String,
+        pub created_at: i64,
+        pub retired_at: Option<i64>,
+        pub publish_until: Option<i64>,
+    }
 }
 
-/// A named API key of an app (its digest is never read back).
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AppKeyRow {
-    pub id: String,
-    pub app_id: String,
-    pub name: String,
-    pub created_at: i64,
-    pub revoked_at: Option<i64>,
+row_type! {
+    /// A named API key of an app (its digest is never read back).
+    #[derive(Debug, Clone)]
+    pub struct AppKeyRow {
+        pub id: String,
+        pub app_id: String,
+        pub name: String,
+        pub created_at: i64,
+        pub revoked_at: Option<i64>,
+    }
 }
 
 impl Store {
@@ -51,7 +58,7 @@ impl Store {
 
     /// Whether `key_hash` is the digest of an unrevoked key of app `app_id`.
     pub async fn is_app_key(&self, app_id: &str, key_hash: &[u8]) -> Result<bool, Error> {
-        let row: Option<(i64,)> = sqlx::query_as(
+        let row: Option<(i64,)> = Statement::new(
             "select 1 from passage_app_keys
               where app_id = $1 and key_hash = $2 and revoked_at is null",
         )
@@ -64,19 +71,19 @@ impl Store {
 
     /// An app's keys, revoked ones included, oldest first.
     pub async fn list_app_keys(&self, app_id: &str) -> Result<Vec<AppKeyRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select id, app_id, name, created_at, revoked_at from passage_app_keys
               where app_id = $1 order by created_at, id",
         )
         .bind(app_id)
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 
     /// Revokes a key of the app unless it is the app's last one: `NotFound` for an unknown or
     /// revoked key, `false` when it is the last.
     pub async fn revoke_app_key(&self, app_id: &str, id: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update passage_app_keys set revoked_at = $3
               where app_id = $1 and id = $2 and revoked_at is null
                 and exists (select 1 from passage_app_keys o
@@ -87,7 +94,7 @@ impl Store {
         .bind(now)
         .execute(&self.write)
         .await?;
-        if done.rows_affected() == 1 {
+        if done == 1 {
             return Ok(true);
         }
         let live = self.list_app_keys(app_id).await?;
@@ -112,7 +119,7 @@ impl Store {
     }
 
     pub async fn get_app(&self, id: &str) -> Result<AppRow, Error> {
-        sqlx::query_as(
+        Statement::new(
             "select id, name, settings, created_at, updated_at from passage_apps where id = $1",
         )
         .bind(id)
@@ -128,7 +135,7 @@ impl Store {
         settings: &str,
         now: i64,
     ) -> Result<(), Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update passage_apps set name = $2, settings = $3, updated_at = $4 where id = $1",
         )
         .bind(id)
@@ -137,19 +144,19 @@ impl Store {
         .bind(now)
         .execute(&self.write)
         .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(Error::NotFound(Resource::App));
         }
         Ok(())
     }
 
     pub async fn list_apps(&self) -> Result<Vec<AppRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select id, name, settings, created_at, updated_at from passage_apps
               order by created_at, id",
         )
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 
     pub fn insert_signing_key(key: &SigningKeyRow) -> Statement {
@@ -183,7 +190,7 @@ impl Store {
         app_id: &str,
         now: i64,
     ) -> Result<Vec<SigningKeyRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select kid, app_id, private_key, public_jwk, public_pem, created_at, retired_at,
                     publish_until
                from signing_keys
@@ -193,6 +200,6 @@ impl Store {
         .bind(app_id)
         .bind(now)
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 }

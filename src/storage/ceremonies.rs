@@ -44,7 +44,7 @@ impl Store {
         kind: &str,
         now: i64,
     ) -> Result<Option<(String, String)>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select user_id, state from ceremonies
               where id = $1 and app_id = $2 and kind = $3 and expires_at > $4",
         )
@@ -53,7 +53,7 @@ impl Store {
         .bind(kind)
         .bind(now)
         .fetch_optional(&self.read)
-        .await?)
+        .await
     }
 
     /// Ends the ceremony `id`, once: the guard of the unit that stores what it proved, so of

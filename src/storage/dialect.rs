@@ -60,26 +60,16 @@ pub(super) fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     })
 }
 
-pub(super) async fn sqlite_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
+/// One connection for the migrations, which run through sqlx before the engine starts.
+pub(super) async fn migration_connection(url: &str) -> anyhow::Result<AnyPool> {
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
-        .max_connections(max)
-        .min_connections(1)
+        .max_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
-                // WAL: readers never block the writer. synchronous=NORMAL keeps every committed
-                // transaction across a process kill (only an OS crash can lose the last ones).
-                // The writer checkpoints every 1,000 pages (4 MiB): short stalls, measured
-                // against 10,000 pages at 59 ms tyntec round-trip p99 (23 ms here) for 11 %
-                // more throughput. journal_size_limit cuts the WAL back when it starts over;
-                // `WalLimit` covers the case where it cannot.
-                conn.execute(
-                    "pragma journal_mode = wal; pragma synchronous = normal; \
-                     pragma busy_timeout = 5000; pragma foreign_keys = on; \
-                     pragma wal_autocheckpoint = 1000; pragma journal_size_limit = 41943040;",
-                )
-                .await?;
+                conn.execute("pragma journal_mode = wal; pragma busy_timeout = 5000;")
+                    .await?;
                 Ok(())
             })
         })
@@ -123,7 +113,7 @@ impl WalLimit {
 
     /// Truncates the WAL when it has grown past `WAL_LIMIT`; called by the writer between
     /// groups.
-    pub(super) async fn keep_bounded(&mut self, conn: &mut sqlx::AnyConnection) {
+    pub(super) fn keep_bounded(&mut self, conn: &rusqlite::Connection) {
         if self.checked_at.elapsed() < WAL_CHECK {
             return;
         }
@@ -132,35 +122,10 @@ impl WalLimit {
         if size <= WAL_LIMIT {
             return;
         }
-        if let Err(e) = sqlx::query("pragma wal_checkpoint(truncate)")
-            .execute(&mut *conn)
-            .await
-        {
+        if let Err(e) = conn.query_row("pragma wal_checkpoint(truncate)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "SQLite WAL checkpoint failed");
         }
     }
-}
-
-/// Copies the WAL into the database file every second from a reader connection, until the
-/// pool closes. PASSIVE never waits for (or blocks) readers and writers.
-pub(super) fn checkpoint_in_background(pool: AnyPool) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if pool.is_closed() {
-                break;
-            }
-            if let Err(e) = sqlx::query("pragma wal_checkpoint(passive)")
-                .execute(&pool)
-                .await
-            {
-                if !pool.is_closed() {
-                    tracing::warn!(error = %e, "SQLite checkpoint failed");
-                }
-            }
-        }
-    });
 }
 
 /// Claims due outbox rows for one worker. PostgreSQL's `skip locked` lets several nodes claim

@@ -1,26 +1,29 @@
 //! Magic links. Activation and the cross-device claim are single conditional statements, so
 //! of any number of concurrent uses exactly one succeeds.
 
+use super::rows::row_type;
 use super::{Filtered, Statement, Store};
 use crate::{
     domain::{Channel, LinkKind},
     error::{Error, Resource},
 };
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MagicLinkRow {
-    pub id: String,
-    pub app_id: String,
-    pub user_id: String,
-    pub kind: LinkKind,
-    /// Where the link was sent: the identifier it proves.
-    pub channel: Channel,
-    pub identifier: String,
-    pub redirect_url: String,
-    pub expires_at: i64,
-    pub activated_at: Option<i64>,
-    pub claimed_at: Option<i64>,
-    pub created_at: i64,
+row_type! {
+    #[derive(Debug, Clone)]
+    pub struct MagicLinkRow {
+        pub id: String,
+        pub app_id: String,
+        pub user_id: String,
+        pub kind: LinkKind,
+        /// Where the link was sent: the identifier it proves.
+        pub channel: Channel,
+        pub identifier: String,
+        pub redirect_url: String,
+        pub expires_at: i64,
+        pub activated_at: Option<i64>,
+        pub claimed_at: Option<i64>,
+        pub created_at: i64,
+    }
 }
 
 const COLUMNS: &str = "id, app_id, user_id, kind, channel, identifier, redirect_url, \
@@ -54,7 +57,7 @@ impl Store {
 
     pub async fn get_magic_link(&self, app_id: &str, id: &str) -> Result<MagicLinkRow, Error> {
         let sql = format!("select {COLUMNS} from magic_links where app_id = $1 and id = $2");
-        sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(app_id)
             .bind(id)
             .fetch_optional(&self.read)
@@ -75,18 +78,18 @@ impl Store {
               where app_id = $1 and token_hash = $2 and activated_at is null and expires_at > $3
              returning {COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(app_id)
             .bind(token_hash)
             .bind(now)
             .fetch_optional(&self.write)
-            .await?)
+            .await
     }
 
     /// Hands the session of a link activated after `since` to the device that asked for the
     /// link, once; false when it is not activated (in time) or was claimed already.
     pub async fn claim_magic_link(&self, id: &str, since: i64, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update magic_links set claimed_at = $3
               where id = $1 and activated_at > $2 and claimed_at is null",
         )
@@ -95,7 +98,7 @@ impl Store {
         .bind(now)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Deletes passcodes, magic links and WebAuthn ceremonies that expired before `before`,
@@ -104,11 +107,10 @@ impl Store {
         let mut pruned = 0;
         for table in ["passcodes", "magic_links", "refresh_tokens", "ceremonies"] {
             let sql = format!("delete from {table} where expires_at < $1");
-            pruned += sqlx::query(&sql)
+            pruned += Statement::new(sql)
                 .bind(before)
                 .execute(&self.write)
-                .await?
-                .rows_affected();
+                .await?;
         }
         Ok(pruned)
     }

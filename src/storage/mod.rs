@@ -1,46 +1,51 @@
-//! The one storage layer: the same SQL text runs on SQLite and PostgreSQL through `sqlx::Any`.
-//! Each file holds the queries of one aggregate; real dialect differences live in `dialect`.
+//! The one storage layer: the same SQL text runs on SQLite (rusqlite on its own threads, see
+//! `sqlite`) and PostgreSQL (`sqlx::Any`). Each file holds the queries of one aggregate; real
+//! dialect differences live in `dialect`.
 
 mod accounts;
 mod applications;
 mod apps;
 mod ceremonies;
+mod db;
 mod dialect;
 mod magic_links;
 mod otps;
 mod outbox;
 mod passkeys;
+mod query;
 mod rate_limits;
+pub(crate) mod rows;
 mod sessions;
 mod social;
+mod sqlite;
 mod transfer;
-mod types;
 mod unit;
 mod users;
 
 use std::sync::Arc;
 
-use sqlx::{any::AnyPoolOptions, AnyPool};
+use sqlx::any::AnyPoolOptions;
 
 pub use accounts::{AccountRow, ApiKeyRow};
 pub use applications::{ApplicationRow, ApplicationSettings};
 pub use apps::{AppKeyRow, AppRow, SigningKeyRow};
 pub use ceremonies::CeremonyRow;
+pub use db::Db;
 pub use dialect::Backend;
 pub use magic_links::MagicLinkRow;
 pub use otps::OtpFilter;
 pub use otps::{NewOtp, OtpEventRow, OtpRow};
 pub use outbox::{DeliveryRow, Settlement};
 pub use passkeys::{PasskeyRow, PasskeyUse};
+pub use query::{Filtered, Statement};
 pub use rate_limits::WithFailures;
 pub use sessions::{PasscodeRow, RefreshTokenRow, WithUserStatus};
 pub use social::{SocialConnectionRow, SocialLinkRow};
-use unit::GroupWriter;
-pub use unit::{Filtered, Statement, Unit};
+pub use unit::Unit;
 pub use users::{User, UserFilter};
 
 use crate::error::Error;
-pub(crate) use types::flag;
+pub(crate) use query::flag;
 
 /// `$first, $first+1, …` for a list of `n` values (`in (…)`).
 fn placeholders(first: usize, n: usize) -> String {
@@ -54,14 +59,12 @@ fn placeholders(first: usize, n: usize) -> String {
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
-    /// Reads. On SQLite a pool of readers beside the single writer (WAL lets them run in
-    /// parallel); on PostgreSQL the same pool as `write`.
-    read: AnyPool,
-    /// Writes. On SQLite exactly one connection, so writers queue in the pool instead of
-    /// spinning in SQLite's busy handler.
-    write: AnyPool,
-    /// SQLite: commits units of work in groups (see `GroupWriter`).
-    group: Option<Arc<GroupWriter>>,
+    /// Reads. On SQLite pooled connections beside the single writer; on PostgreSQL the same
+    /// pool as `write`.
+    read: Db,
+    /// Writes. On SQLite the one writer thread, so writers queue for it instead of spinning
+    /// in SQLite's busy handler.
+    write: Db,
 }
 
 impl Store {
@@ -69,48 +72,36 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let store = match backend {
+        match backend {
             Backend::Sqlite => {
                 let url = dialect::prepare_sqlite_url(url)?;
-                let write = dialect::sqlite_pool(&url, 1).await?;
-                let read = dialect::sqlite_pool(&url, max_connections.clamp(1, 4)).await?;
-                dialect::checkpoint_in_background(read.clone());
-                let wal = dialect::sqlite_file(&url).map(dialect::WalLimit::new);
-                let group = Some(Arc::new(GroupWriter::start(write.clone(), wal)));
-                Store {
+                let Some(file) = dialect::sqlite_file(&url) else {
+                    anyhow::bail!("SQLite needs a database file, not memory");
+                };
+                let migrations = dialect::migration_connection(&url).await?;
+                sqlx::migrate!("migrations/sqlite").run(&migrations).await?;
+                migrations.close().await;
+                let wal = dialect::WalLimit::new(file.clone());
+                let engine = Arc::new(sqlite::Engine::start(&file, wal)?);
+                Ok(Store {
                     backend,
-                    read,
-                    write,
-                    group,
-                }
+                    read: Db::SqliteRead(engine.clone()),
+                    write: Db::SqliteWrite(engine),
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(max_connections.max(2))
                     .connect(url)
                     .await?;
-                Store {
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Ok(Store {
                     backend,
-                    read: pool.clone(),
-                    write: pool,
-                    group: None,
-                }
-            }
-        };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await?,
-            Backend::Postgres => {
-                sqlx::migrate!("migrations/postgres")
-                    .run(&self.write)
-                    .await?
+                    read: Db::Postgres(pool.clone()),
+                    write: Db::Postgres(pool),
+                })
             }
         }
-        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -119,12 +110,16 @@ impl Store {
 
     /// Database reachable and answering.
     pub async fn ping(&self) -> Result<(), Error> {
-        sqlx::query("select 1").execute(&self.read).await?;
+        Statement::new("select 1")
+            .fetch_one::<(i64,)>(&self.read)
+            .await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        match &self.write {
+            Db::SqliteRead(engine) | Db::SqliteWrite(engine) => engine.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! tyntec OTPs and their event history. Every state change is one conditional statement, so
 //! concurrent checks settle in the database.
 
+use super::rows::row_type;
 use super::{
     rate_limits::{failures_column, WithFailures},
     Statement, Store, Unit,
@@ -8,30 +9,32 @@ use super::{
 use crate::domain::{OtpStatus, Via};
 use crate::error::{Error, Resource};
 
-#[derive(Clone, sqlx::FromRow)]
-pub struct OtpRow {
-    pub id: String,
-    pub account_id: String,
-    pub application_id: String,
-    pub number: String,
-    pub code_hash: Vec<u8>,
-    pub code_sealed: Vec<u8>,
-    pub code_length: i64,
-    pub custom_text: Option<String>,
-    pub language: Option<String>,
-    pub sender: Option<String>,
-    pub caller: Option<String>,
-    pub reference_id: Option<String>,
-    /// The channel asked for at creation.
-    pub via: Via,
-    pub status: OtpStatus,
-    pub attempt_count: i64,
-    pub max_attempts: i64,
-    pub resend_count: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
+row_type! {
+    #[derive(Clone)]
+    pub struct OtpRow {
+        pub id: String,
+        pub account_id: String,
+        pub application_id: String,
+        pub number: String,
+        pub code_hash: Vec<u8>,
+        pub code_sealed: Vec<u8>,
+        pub code_length: i64,
+        pub custom_text: Option<String>,
+        pub language: Option<String>,
+        pub sender: Option<String>,
+        pub caller: Option<String>,
+        pub reference_id: Option<String>,
+        /// The channel asked for at creation.
+        pub via: Via,
+        pub status: OtpStatus,
+        pub attempt_count: i64,
+        pub max_attempts: i64,
+        pub resend_count: i64,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub updated_at: i64,
+        pub deleted_at: Option<i64>,
+    }
 }
 
 const COLUMNS: &str = "id, account_id, application_id, number, code_hash, code_sealed, \
@@ -41,15 +44,17 @@ const COLUMNS: &str = "id, account_id, application_id, number, code_hash, code_s
 /// A new OTP: the row as inserted.
 pub type NewOtp = OtpRow;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OtpEventRow {
-    pub id: i64,
-    pub otp_id: String,
-    pub at: i64,
-    pub kind: String,
-    pub channel: Option<String>,
-    pub provider: Option<String>,
-    pub detail: Option<String>,
+row_type! {
+    #[derive(Debug, Clone)]
+    pub struct OtpEventRow {
+        pub id: i64,
+        pub otp_id: String,
+        pub at: i64,
+        pub kind: String,
+        pub channel: Option<String>,
+        pub provider: Option<String>,
+        pub detail: Option<String>,
+    }
 }
 
 /// Filters for listing OTPs.
@@ -94,7 +99,7 @@ impl Store {
     /// An OTP of this account, deleted ones included (a check on them answers 410).
     pub async fn get_otp(&self, account_id: &str, id: &str) -> Result<OtpRow, Error> {
         let sql = format!("select {COLUMNS} from otps where id = $1 and account_id = $2");
-        sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(id)
             .bind(account_id)
             .fetch_optional(&self.read)
@@ -113,7 +118,7 @@ impl Store {
         let failures = failures_column("account_id", "number", "$3");
         let sql =
             format!("select {COLUMNS}, {failures} from otps where id = $1 and account_id = $2");
-        sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(id)
             .bind(account_id)
             .bind(window_start)
@@ -140,14 +145,14 @@ impl Store {
                      or ($3 not in ('ACTIVE', 'EXPIRED') and status = $3))
               order by created_at desc, id limit $5"
         );
-        Ok(sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(account_id)
             .bind(filter.number.as_deref().unwrap_or(""))
             .bind(filter.status.as_deref().unwrap_or(""))
             .bind(now)
             .bind(filter.limit)
             .fetch_all(&self.read)
-            .await?)
+            .await
     }
 
     /// Counts one check against an ACTIVE, unexpired OTP with attempts left and settles its
@@ -168,18 +173,18 @@ impl Store {
                 and attempt_count < max_attempts
              returning {COLUMNS}"
         );
-        Ok(sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(id)
             .bind(super::flag(verified))
             .bind(now)
             .fetch_optional(&self.write)
-            .await?)
+            .await
     }
 
     /// Moves a lapsed ACTIVE OTP to EXPIRED (which records the event); true if this call
     /// made the change.
     pub async fn mark_expired(&self, id: &str, now: i64) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update otps set status = 'EXPIRED', updated_at = $2
               where id = $1 and status = 'ACTIVE' and deleted_at is null and expires_at <= $2",
         )
@@ -187,7 +192,7 @@ impl Store {
         .bind(now)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Soft-deletes an OTP (which records the event) and forgets its sealed code. The row
@@ -198,7 +203,7 @@ impl Store {
               where id = $1 and account_id = $2 and deleted_at is null
              returning {COLUMNS}"
         );
-        sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(id)
             .bind(account_id)
             .bind(now)
@@ -224,13 +229,13 @@ impl Store {
     }
 
     pub async fn list_otp_events(&self, otp_id: &str) -> Result<Vec<OtpEventRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select id, otp_id, at, kind, channel, provider, detail from otp_events
               where otp_id = $1 order by id",
         )
         .bind(otp_id)
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 
     /// Forgets OTPs (and their events) that expired before `before`.

@@ -1,21 +1,24 @@
 //! The delivery outbox: messages written with the OTP (or link) they carry, claimed by a
 //! worker, and settled with an event per attempt.
 
+use super::rows::row_type;
 use super::{dialect, Filtered, Statement, Store};
 use crate::{domain::Channel, error::Error};
 
-/// A message to send. `payload` is sealed with the server key: it holds a one-time code.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DeliveryRow {
-    pub id: String,
-    pub otp_id: Option<String>,
-    pub channel: Channel,
-    /// Channel to try when `channel`'s provider refuses the message (AUTO: voice after SMS).
-    pub fallback_channel: Option<Channel>,
-    pub recipient: String,
-    pub payload: Vec<u8>,
-    /// Attempts so far, this claim included.
-    pub attempts: i64,
+row_type! {
+    /// A message to send. `payload` is sealed with the server key: it holds a one-time code.
+    #[derive(Debug, Clone)]
+    pub struct DeliveryRow {
+        pub id: String,
+        pub otp_id: Option<String>,
+        pub channel: Channel,
+        /// Channel to try when `channel`'s provider refuses the message (AUTO: voice after SMS).
+        pub fallback_channel: Option<Channel>,
+        pub recipient: String,
+        pub payload: Vec<u8>,
+        /// Attempts so far, this claim included.
+        pub attempts: i64,
+    }
 }
 
 /// How one attempt ended, as the worker decided.
@@ -62,12 +65,12 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, Error> {
-        Ok(sqlx::query_as(dialect::claim_due_sql(self.backend))
+        Statement::new(dialect::claim_due_sql(self.backend))
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
             .fetch_all(&self.write)
-            .await?)
+            .await
     }
 
     /// Records one attempt's outcome; the `deliveries_attempt_event` trigger turns it into an
@@ -115,7 +118,7 @@ impl Store {
     /// Messages waiting to be sent (for readiness and metrics).
     pub async fn pending_deliveries(&self) -> Result<i64, Error> {
         let (n,): (i64,) =
-            sqlx::query_as("select count(*) from deliveries where status = 'pending'")
+            Statement::new("select count(*) from deliveries where status = 'pending'")
                 .fetch_one(&self.read)
                 .await?;
         Ok(n)
@@ -123,12 +126,12 @@ impl Store {
 
     /// Drops settled messages older than `before`.
     pub async fn prune_deliveries(&self, before: i64) -> Result<u64, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "delete from deliveries where status in ('sent', 'failed') and updated_at < $1",
         )
         .bind(before)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }

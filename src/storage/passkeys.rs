@@ -1,5 +1,6 @@
 //! Passkeys (WebAuthn credentials).
 
+use super::rows::row_type;
 use super::{flag, placeholders, Filtered, Statement, Store, WithUserStatus};
 use crate::{
     domain::UserStatus,
@@ -29,25 +30,26 @@ pub struct PasskeyRow {
     pub updated_at: i64,
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct RawPasskey {
-    id: String,
-    app_id: String,
-    user_id: String,
-    cred_id: String,
-    user_handle: String,
-    credential: String,
-    friendly_name: String,
-    transports: String,
-    aaguid: String,
-    backup_eligible: i64,
-    backup_state: i64,
-    sign_count: i64,
-    risk_signals: String,
-    usage_count: i64,
-    last_login_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
+row_type! {
+    pub(super) struct RawPasskey {
+        id: String,
+        app_id: String,
+        user_id: String,
+        cred_id: String,
+        user_handle: String,
+        credential: String,
+        friendly_name: String,
+        transports: String,
+        aaguid: String,
+        backup_eligible: i64,
+        backup_state: i64,
+        sign_count: i64,
+        risk_signals: String,
+        usage_count: i64,
+        last_login_at: Option<i64>,
+        created_at: i64,
+        updated_at: i64,
+    }
 }
 
 impl From<RawPasskey> for PasskeyRow {
@@ -130,7 +132,7 @@ impl Store {
             "select {COLUMNS} from passkeys where app_id = $1 and user_id = $2
               order by created_at, id"
         );
-        let rows: Vec<RawPasskey> = sqlx::query_as(&sql)
+        let rows: Vec<RawPasskey> = Statement::new(sql)
             .bind(app_id)
             .bind(user_id)
             .fetch_all(&self.read)
@@ -152,7 +154,7 @@ impl Store {
               order by created_at, id",
             placeholders(2, user_ids.len())
         );
-        let mut query = sqlx::query_as(&sql).bind(app_id);
+        let mut query = Statement::new(sql).bind(app_id);
         for id in user_ids {
             query = query.bind(id);
         }
@@ -173,7 +175,7 @@ impl Store {
               where k.app_id = $1 and k.cred_id = $2",
             columns.join(", ")
         );
-        let row: Option<WithUserStatus<RawPasskey>> = sqlx::query_as(&sql)
+        let row: Option<WithUserStatus<RawPasskey>> = Statement::new(sql)
             .bind(app_id)
             .bind(cred_id)
             .fetch_optional(&self.read)
@@ -207,7 +209,7 @@ impl Store {
         id: &str,
         signals: &[String],
     ) -> Result<(), Error> {
-        sqlx::query("update passkeys set risk_signals = $3 where app_id = $1 and id = $2")
+        Statement::new("update passkeys set risk_signals = $3 where app_id = $1 and id = $2")
             .bind(app_id)
             .bind(id)
             .bind(json_list(signals))
@@ -230,7 +232,7 @@ impl Store {
               where app_id = $1 and user_id = $2 and id = $3
              returning {COLUMNS}"
         );
-        let row: Option<RawPasskey> = sqlx::query_as(&sql)
+        let row: Option<RawPasskey> = Statement::new(sql)
             .bind(app_id)
             .bind(user_id)
             .bind(id)
@@ -251,7 +253,7 @@ impl Store {
         id: &str,
         may_be_last: bool,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "delete from passkeys where app_id = $1 and user_id = $2 and id = $3
                and ($4 = 1
                     or exists (select 1 from passkeys o
@@ -267,16 +269,16 @@ impl Store {
         .bind(flag(may_be_last))
         .execute(&self.write)
         .await?;
-        if done.rows_affected() == 1 {
+        if done == 1 {
             return Ok(true);
         }
         // Refused, or not there at all.
         let exists =
-            sqlx::query("select 1 from passkeys where app_id = $1 and user_id = $2 and id = $3")
+            Statement::new("select 1 from passkeys where app_id = $1 and user_id = $2 and id = $3")
                 .bind(app_id)
                 .bind(user_id)
                 .bind(id)
-                .fetch_optional(&self.read)
+                .fetch_optional::<(i64,)>(&self.read)
                 .await?
                 .is_some();
         if exists {

@@ -1,15 +1,26 @@
 //! Fixed-window throttle counters, shared by every node through the database.
 
-use super::Store;
+use super::{
+    rows::{Column, ColumnError, FromRow, Key, Row},
+    Statement, Store,
+};
 use crate::error::Error;
 
 /// A row read for a verification, with the wrong codes counted against its person in the
 /// current failure window (the counter `verify:{tenant}:{subject}`).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct WithFailures<T> {
-    #[sqlx(flatten)]
     pub row: T,
     pub failures: i64,
+}
+
+impl<T: FromRow> FromRow for WithFailures<T> {
+    fn from_row(row: &dyn Row) -> Result<Self, ColumnError> {
+        Ok(WithFailures {
+            row: T::from_row(row)?,
+            failures: Column::read(row, Key::Name("failures"))?,
+        })
+    }
 }
 
 /// SQL for the failures of the counter named `verify:` `tenant` `:` `subject` (two SQL
@@ -31,7 +42,7 @@ impl Store {
         window_start: i64,
         hits: i64,
     ) -> Result<i64, Error> {
-        let (count,): (i64,) = sqlx::query_as(
+        let (count,): (i64,) = Statement::new(
             "insert into rate_counters (bucket, window_start, count) values ($1, $2, $3)
              on conflict (bucket, window_start) do update set count = rate_counters.count + $3
              returning count",
@@ -60,11 +71,11 @@ impl Store {
              returning bucket, count",
             rows.join(", ")
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(window_start);
+        let mut query = Statement::new(sql).bind(window_start);
         for bucket in buckets {
             query = query.bind(*bucket);
         }
-        let counted = query.fetch_all(&self.write).await?;
+        let counted: Vec<(String, i64)> = query.fetch_all(&self.write).await?;
         buckets
             .iter()
             .map(|b| {
@@ -79,10 +90,10 @@ impl Store {
 
     /// Forgets windows that ended before `before`.
     pub async fn prune_rate_counters(&self, before: i64) -> Result<u64, Error> {
-        let done = sqlx::query("delete from rate_counters where window_start < $1")
+        let done = Statement::new("delete from rate_counters where window_start < $1")
             .bind(before)
             .execute(&self.write)
             .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{
     rate_limits::{failures_column, WithFailures},
+    rows::{row_type, Column, ColumnError, FromRow, Key, Row},
     Filtered, Statement, Store,
 };
 use crate::{
@@ -10,40 +11,52 @@ use crate::{
     error::Error,
 };
 
-#[derive(Clone, sqlx::FromRow)]
-pub struct PasscodeRow {
-    pub id: String,
-    pub app_id: String,
-    pub user_id: String,
-    /// Where the code was sent: the identifier it proves.
-    pub channel: Channel,
-    pub code_hash: Vec<u8>,
-    pub attempts: i64,
-    pub max_attempts: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub created_at: i64,
+row_type! {
+    #[derive(Clone)]
+    pub struct PasscodeRow {
+        pub id: String,
+        pub app_id: String,
+        pub user_id: String,
+        /// Where the code was sent: the identifier it proves.
+        pub channel: Channel,
+        pub code_hash: Vec<u8>,
+        pub attempts: i64,
+        pub max_attempts: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub created_at: i64,
+    }
 }
 
-#[derive(Clone, sqlx::FromRow)]
-pub struct RefreshTokenRow {
-    pub id: String,
-    pub app_id: String,
-    pub user_id: String,
-    pub family_id: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub rotated_at: Option<i64>,
-    pub successor_sealed: Option<Vec<u8>>,
-    pub revoked_at: Option<i64>,
+row_type! {
+    #[derive(Clone)]
+    pub struct RefreshTokenRow {
+        pub id: String,
+        pub app_id: String,
+        pub user_id: String,
+        pub family_id: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub rotated_at: Option<i64>,
+        pub successor_sealed: Option<Vec<u8>>,
+        pub revoked_at: Option<i64>,
+    }
 }
 
 /// A stored row with its user's status, read together for a login or a refresh.
-#[derive(Clone, sqlx::FromRow)]
+#[derive(Clone)]
 pub struct WithUserStatus<T> {
-    #[sqlx(flatten)]
     pub row: T,
     pub user_status: UserStatus,
+}
+
+impl<T: FromRow> FromRow for WithUserStatus<T> {
+    fn from_row(row: &dyn Row) -> Result<Self, ColumnError> {
+        Ok(WithUserStatus {
+            row: T::from_row(row)?,
+            user_status: Column::read(row, Key::Name("user_status"))?,
+        })
+    }
 }
 
 impl Store {
@@ -77,19 +90,19 @@ impl Store {
                from passcodes p join users u on u.id = p.user_id
               where p.app_id = $1 and p.id = $2"
         );
-        Ok(sqlx::query_as(&sql)
+        Statement::new(sql)
             .bind(app_id)
             .bind(id)
             .bind(window_start)
             .fetch_optional(&self.read)
-            .await?)
+            .await
     }
 
     /// Counts a wrong code on an unused, unexpired passcode with attempts left. Returns the
     /// attempts counted so far, or `None` when the passcode was no longer usable (used by a
     /// concurrent activation, expired, or out of attempts).
     pub async fn count_wrong_passcode(&self, id: &str, now: i64) -> Result<Option<i64>, Error> {
-        let row: Option<(i64,)> = sqlx::query_as(
+        let row: Option<(i64,)> = Statement::new(
             "update passcodes set attempts = attempts + 1
               where id = $1 and used_at is null and expires_at > $2 and attempts < max_attempts
              returning attempts",
@@ -133,7 +146,7 @@ impl Store {
         app_id: &str,
         token_hash: &[u8],
     ) -> Result<Option<WithUserStatus<RefreshTokenRow>>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select t.id, t.app_id, t.user_id, t.family_id, t.created_at, t.expires_at,
                     t.rotated_at, t.successor_sealed, t.revoked_at, u.status as user_status
                from refresh_tokens t join users u on u.id = t.user_id
@@ -142,7 +155,7 @@ impl Store {
         .bind(app_id)
         .bind(token_hash)
         .fetch_optional(&self.read)
-        .await?)
+        .await
     }
 
     /// Marks a token rotated, keeping its sealed successor: the guard of a rotation's
@@ -161,19 +174,19 @@ impl Store {
     /// Forgets the sealed successors of tokens rotated before `rotated_before` (when their
     /// grace window ended): a database backup then holds no live token, only digests.
     pub async fn forget_successors(&self, rotated_before: i64) -> Result<u64, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update refresh_tokens set successor_sealed = null
               where successor_sealed is not null and rotated_at < $1",
         )
         .bind(rotated_before)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 
     /// Revokes every token of a family (reuse of a rotated token, or logout).
     pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<(), Error> {
-        sqlx::query(
+        Statement::new(
             "update refresh_tokens set revoked_at = $2, successor_sealed = null
               where family_id = $1 and revoked_at is null",
         )
@@ -191,7 +204,7 @@ impl Store {
         user_id: &str,
         now: i64,
     ) -> Result<(), Error> {
-        sqlx::query(
+        Statement::new(
             "update refresh_tokens set revoked_at = $3, successor_sealed = null
               where app_id = $1 and user_id = $2 and revoked_at is null",
         )

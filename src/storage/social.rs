@@ -1,30 +1,35 @@
 //! Social login: an app's providers (connections) and its users' identities at them (links).
 
+use super::rows::row_type;
 use super::{placeholders, Filtered, Statement, Store, User, WithUserStatus};
 use crate::{domain::UserStatus, error::Error};
 
-/// A provider an app logs in with.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SocialConnectionRow {
-    pub app_id: String,
-    pub connection_type: String,
-    /// JSON settings (client id, issuer or endpoints).
-    pub settings: String,
-    pub secret_sealed: Vec<u8>,
-    pub created_at: i64,
-    pub updated_at: i64,
+row_type! {
+    /// A provider an app logs in with.
+    #[derive(Debug, Clone)]
+    pub struct SocialConnectionRow {
+        pub app_id: String,
+        pub connection_type: String,
+        /// JSON settings (client id, issuer or endpoints).
+        pub settings: String,
+        pub secret_sealed: Vec<u8>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
 }
 
-/// A user's identity at a provider.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SocialLinkRow {
-    pub app_id: String,
-    pub user_id: String,
-    pub connection_type: String,
-    pub provider_id: String,
-    pub provider_identifier: String,
-    pub created_at: i64,
-    pub last_login_at: i64,
+row_type! {
+    /// A user's identity at a provider.
+    #[derive(Debug, Clone)]
+    pub struct SocialLinkRow {
+        pub app_id: String,
+        pub user_id: String,
+        pub connection_type: String,
+        pub provider_id: String,
+        pub provider_identifier: String,
+        pub created_at: i64,
+        pub last_login_at: i64,
+    }
 }
 
 const LINK_COLUMNS: &str =
@@ -33,7 +38,7 @@ const LINK_COLUMNS: &str =
 impl Store {
     /// Creates or replaces the connection; true when it is new.
     pub async fn put_social_connection(&self, c: &SocialConnectionRow) -> Result<bool, Error> {
-        let replaced = sqlx::query(
+        let replaced = Statement::new(
             "update social_connections set settings = $3, secret_sealed = $4, updated_at = $5
               where app_id = $1 and connection_type = $2",
         )
@@ -43,12 +48,11 @@ impl Store {
         .bind(&c.secret_sealed)
         .bind(c.updated_at)
         .execute(&self.write)
-        .await?
-        .rows_affected();
+        .await?;
         if replaced > 0 {
             return Ok(false);
         }
-        sqlx::query(
+        Statement::new(
             "insert into social_connections
                (app_id, connection_type, settings, secret_sealed, created_at, updated_at)
              values ($1, $2, $3, $4, $5, $6)",
@@ -71,14 +75,14 @@ impl Store {
         app_id: &str,
         connection_type: &str,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "delete from social_connections where app_id = $1 and connection_type = $2",
         )
         .bind(app_id)
         .bind(connection_type)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 
     /// The app's connections, by type.
@@ -86,13 +90,13 @@ impl Store {
         &self,
         app_id: &str,
     ) -> Result<Vec<SocialConnectionRow>, Error> {
-        Ok(sqlx::query_as(
+        Statement::new(
             "select app_id, connection_type, settings, secret_sealed, created_at, updated_at
                from social_connections where app_id = $1 order by connection_type",
         )
         .bind(app_id)
         .fetch_all(&self.read)
-        .await?)
+        .await
     }
 
     /// Links a provider identity to a user; with a guard before it, only when that applied.
@@ -145,7 +149,7 @@ impl Store {
               where l.app_id = $1 and l.connection_type = $2 and l.provider_id = $3",
             columns.join(", ")
         );
-        let row: Option<WithUserStatus<SocialLinkRow>> = sqlx::query_as(&sql)
+        let row: Option<WithUserStatus<SocialLinkRow>> = Statement::new(sql)
             .bind(app_id)
             .bind(connection_type)
             .bind(provider_id)
@@ -168,11 +172,11 @@ impl Store {
               order by connection_type",
             placeholders(2, users.len())
         );
-        let mut query = sqlx::query_as(&sql).bind(app_id);
+        let mut query = Statement::new(sql).bind(app_id);
         for u in users {
             query = query.bind(&u.id);
         }
-        Ok(query.fetch_all(&self.read).await?)
+        query.fetch_all(&self.read).await
     }
 
     /// Unlinks the user's identity at `connection_type`; false when there was none.
@@ -182,7 +186,7 @@ impl Store {
         user_id: &str,
         connection_type: &str,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "delete from social_links
               where app_id = $1 and user_id = $2 and connection_type = $3",
         )
@@ -191,6 +195,6 @@ impl Store {
         .bind(connection_type)
         .execute(&self.write)
         .await?;
-        Ok(done.rows_affected() > 0)
+        Ok(done > 0)
     }
 }

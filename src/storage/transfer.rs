@@ -13,7 +13,7 @@ impl Store {
     /// than the one before. (SQLite plans by its indexes and needs nothing.)
     pub async fn refresh_statistics(&self) -> Result<(), Error> {
         if self.backend == super::Backend::Postgres {
-            sqlx::query("analyze users, passkeys")
+            Statement::new("analyze users, passkeys")
                 .execute(&self.write)
                 .await?;
         }
@@ -30,12 +30,12 @@ impl Store {
             super::users::COLUMNS,
             placeholders(2, ids.len())
         );
-        let mut query = sqlx::query_as::<_, RawUser>(&sql).bind(app_id);
+        let mut query = Statement::new(sql).bind(app_id);
         for id in ids {
             query = query.bind(*id);
         }
         Ok(query
-            .fetch_all(&self.read)
+            .fetch_all::<RawUser>(&self.read)
             .await?
             .into_iter()
             .map(User::from)
@@ -57,11 +57,11 @@ impl Store {
              union all
              select phone, id from users where app_id = $1 and phone in ({list})"
         );
-        let mut query = sqlx::query_as(&sql).bind(app_id);
+        let mut query = Statement::new(sql).bind(app_id);
         for identifier in identifiers {
             query = query.bind(*identifier);
         }
-        Ok(query.fetch_all(&self.read).await?)
+        query.fetch_all(&self.read).await
     }
 
     /// The app's passkeys among `cred_ids`.
@@ -78,12 +78,12 @@ impl Store {
             super::passkeys::COLUMNS,
             placeholders(2, cred_ids.len())
         );
-        let mut query = sqlx::query_as::<_, RawPasskey>(&sql).bind(app_id);
+        let mut query = Statement::new(sql).bind(app_id);
         for id in cred_ids {
             query = query.bind(*id);
         }
         Ok(query
-            .fetch_all(&self.read)
+            .fetch_all::<RawPasskey>(&self.read)
             .await?
             .into_iter()
             .map(PasskeyRow::from)
@@ -101,7 +101,7 @@ impl Store {
             "select {} from users where app_id = $1 and id > $2 order by id limit $3",
             super::users::COLUMNS
         );
-        let rows: Vec<RawUser> = sqlx::query_as(&sql)
+        let rows: Vec<RawUser> = Statement::new(sql)
             .bind(app_id)
             .bind(after_id)
             .bind(limit)

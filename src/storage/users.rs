@@ -1,5 +1,6 @@
 //! Users of Passage apps. Every query is scoped by app.
 
+use super::rows::row_type;
 use serde_json::{Map, Value};
 
 use super::{flag, Filtered, Statement, Store, Unit};
@@ -28,22 +29,23 @@ pub struct User {
     pub passkeys: i64,
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct RawUser {
-    id: String,
-    app_id: String,
-    email: Option<String>,
-    phone: Option<String>,
-    email_verified: i64,
-    phone_verified: i64,
-    status: UserStatus,
-    user_metadata: Option<String>,
-    external_id: String,
-    login_count: i64,
-    last_login_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-    passkeys: i64,
+row_type! {
+    pub(super) struct RawUser {
+        id: String,
+        app_id: String,
+        email: Option<String>,
+        phone: Option<String>,
+        email_verified: i64,
+        phone_verified: i64,
+        status: UserStatus,
+        user_metadata: Option<String>,
+        external_id: String,
+        login_count: i64,
+        last_login_at: Option<i64>,
+        created_at: i64,
+        updated_at: i64,
+        passkeys: i64,
+    }
 }
 
 impl From<RawUser> for User {
@@ -126,7 +128,7 @@ impl Store {
 
     pub async fn get_user(&self, app_id: &str, id: &str) -> Result<User, Error> {
         let sql = format!("select {COLUMNS} from users where app_id = $1 and id = $2");
-        let raw: Option<RawUser> = sqlx::query_as(&sql)
+        let raw: Option<RawUser> = Statement::new(sql)
             .bind(app_id)
             .bind(id)
             .fetch_optional(&self.read)
@@ -139,7 +141,7 @@ impl Store {
         let sql = format!(
             "select {COLUMNS} from users where app_id = $1 and (email = $2 or phone = $2) limit 1"
         );
-        let raw: Option<RawUser> = sqlx::query_as(&sql)
+        let raw: Option<RawUser> = Statement::new(sql)
             .bind(app_id)
             .bind(identifier)
             .fetch_optional(&self.read)
@@ -164,7 +166,7 @@ impl Store {
               order by created_at {order}, id {order} limit $6 offset $7"
         );
         let status = filter.status.map_or("", UserStatus::as_str);
-        let rows: Vec<RawUser> = sqlx::query_as(&sql)
+        let rows: Vec<RawUser> = Statement::new(sql)
             .bind(app_id)
             .bind(filter.created_before)
             .bind(&filter.identifier)
@@ -174,7 +176,7 @@ impl Store {
             .bind(offset)
             .fetch_all(&self.read)
             .await?;
-        let (total,): (i64,) = sqlx::query_as(&format!("select count(*) from users {WHERE}"))
+        let (total,): (i64,) = Statement::new(format!("select count(*) from users {WHERE}"))
             .bind(app_id)
             .bind(filter.created_before)
             .bind(&filter.identifier)
@@ -188,7 +190,7 @@ impl Store {
     /// Writes a user's editable fields; `NotFound` when it does not exist, `Conflict` when the
     /// new email or phone is taken.
     pub async fn update_user(&self, u: &User) -> Result<(), Error> {
-        let done = sqlx::query(
+        let done = Statement::new(
             "update users set email = $3, phone = $4, email_verified = $5, phone_verified = $6,
                status = $7, user_metadata = $8, updated_at = $9
              where app_id = $1 and id = $2",
@@ -204,7 +206,7 @@ impl Store {
         .bind(u.updated_at)
         .execute(&self.write)
         .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(Error::NotFound(Resource::User));
         }
         Ok(())
@@ -221,7 +223,7 @@ impl Store {
             "update users set status = $3, updated_at = $4 where app_id = $1 and id = $2
              returning {COLUMNS}"
         );
-        let raw: Option<RawUser> = sqlx::query_as(&sql)
+        let raw: Option<RawUser> = Statement::new(sql)
             .bind(app_id)
             .bind(id)
             .bind(status.as_str())
@@ -232,12 +234,12 @@ impl Store {
     }
 
     pub async fn delete_user(&self, app_id: &str, id: &str) -> Result<(), Error> {
-        let done = sqlx::query("delete from users where app_id = $1 and id = $2")
+        let done = Statement::new("delete from users where app_id = $1 and id = $2")
             .bind(app_id)
             .bind(id)
             .execute(&self.write)
             .await?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(Error::NotFound(Resource::User));
         }
         Ok(())
@@ -246,10 +248,10 @@ impl Store {
     /// Deletes users still pending (their identifier never verified) created before
     /// `created_before`: abandoned sign-ups, which would otherwise hold their identifier.
     pub async fn prune_pending_users(&self, created_before: i64) -> Result<u64, Error> {
-        let done = sqlx::query("delete from users where status = 'pending' and created_at < $1")
+        let done = Statement::new("delete from users where status = 'pending' and created_at < $1")
             .bind(created_before)
             .execute(&self.write)
             .await?;
-        Ok(done.rows_affected())
+        Ok(done)
     }
 }

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 concurrency=${2:-16}
 seconds=${3:-10}
+[ "${NODES:-1}" = 1 ] || { echo "bench-passage.sh drives one node; NODES is not supported" >&2; exit 2; }
 source scripts/bench-server.sh "${1:-sqlite}"
 
 app=$("$bin" app create --name Bench --auth-origin http://localhost:3000 --allowed-identifier both \

@@ -1,11 +1,23 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: builds the release binary (unless KEYHAVEN_BENCH_BIN names
 # another build), prepares a throwaway database ($1: sqlite or postgres), sets the server's
 # environment (webhook provider pointing at the load generator's receiver, throttles raised)
 # and defines start_server, which starts it and waits for /healthz. Everything is removed on
 # exit. For postgres, KEYHAVEN_BENCH_POSTGRES_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres) names a server where a fresh database is
-# created and dropped.
+# created and dropped. NODES=N (default 1, postgres only) starts N servers on one database,
+# on ports $port, $port+1, ...; start_server then sets `bases` to their --base arguments.
 backend=${1:-sqlite}
+nodes=${NODES:-1}
+case "$nodes" in
+  [1-9]) ;;
+  *) echo "NODES must be a number from 1 to 9, got '$nodes'" >&2; exit 2 ;;
+esac
+if [ "$nodes" -gt 1 ] && [ "$backend" != postgres ]; then
+  # Several nodes on one database are supported on PostgreSQL only (README).
+  echo "NODES=$nodes needs the postgres backend: several nodes share only a PostgreSQL database" >&2
+  exit 2
+fi
 port=${KEYHAVEN_BENCH_PORT:-18080}
 receiver_port=${KEYHAVEN_BENCH_RECEIVER_PORT:-19099}
 bin=${KEYHAVEN_BENCH_BIN:-target/release/keyhaven}
@@ -29,14 +41,26 @@ export KEYHAVEN_DATA_DIR="$data" KEYHAVEN_LISTEN="127.0.0.1:$port" \
   RUST_LOG=${RUST_LOG:-warn}
 unset KEYHAVEN_BENCH_BIN KEYHAVEN_BENCH_PORT KEYHAVEN_BENCH_RECEIVER_PORT KEYHAVEN_BENCH_POSTGRES_URL
 
+servers=()
 cleanup() {
-  [ -n "${server:-}" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  for pid in ${servers[@]+"${servers[@]}"}; do
+    kill "$pid" 2>/dev/null || continue
+    wait "$pid" 2>/dev/null || true
+  done
   [ -n "$db_name" ] && psql "$admin" -qc "drop database if exists $db_name with (force)" || true
   rm -rf "$data"
 }
 trap cleanup EXIT
 
+# One node after another, so only the first runs the migrations.
 start_server() {
-  "$bin" serve & server=$!
-  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.05; done
+  bases=()
+  local node_port
+  for node_port in $(seq "$port" $((port + nodes - 1))); do
+    KEYHAVEN_LISTEN="127.0.0.1:$node_port" "$bin" serve & servers+=($!)
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$node_port/healthz" >/dev/null && break; sleep 0.05; done
+    curl -fs "http://127.0.0.1:$node_port/healthz" >/dev/null \
+      || { echo "the server on port $node_port did not become healthy" >&2; exit 1; }
+    bases+=(--base "http://127.0.0.1:$node_port")
+  done
 }

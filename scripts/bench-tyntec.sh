@@ -4,8 +4,11 @@
 # `keyhaven bench reference` (the smallest durable OTP server: one group-committed SQLite
 # transaction per request), and prints Keyhaven's throughput as a fraction of the reference's.
 # With RUNS=N (default 1) the loads interleave (keyhaven, reference, keyhaven, ...) and medians
-# are printed. Every server is stopped on exit. Usage:
-#   [RUNS=N] scripts/bench-tyntec.sh [sqlite|postgres] [concurrency] [seconds]
+# are printed. With NODES=2 (or more; postgres only) Keyhaven runs as that many servers on one
+# database and each user sends through one and checks through the next; the reference stays
+# one server.
+# Every server is stopped on exit. Usage:
+#   [RUNS=N] [NODES=N] scripts/bench-tyntec.sh [sqlite|postgres] [concurrency] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 concurrency=${2:-16}
@@ -28,11 +31,13 @@ start_server
   --seconds $(( runs * 2 * (seconds + 60) + 60 )) & reference=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$reference_port/" && break; sleep 0.05; done
 
-load() { # $1: name, $2: port, $3: run number
-  "$bin" bench tyntec --base "http://127.0.0.1:$2" --key="$key" --json \
+load() { # $1: name, $2: run number, then the --base arguments
+  local name=$1 run=$2
+  shift 2
+  "$bin" bench tyntec "$@" --key="$key" --json \
     --receiver "127.0.0.1:$receiver_port" --concurrency "$concurrency" --duration "$seconds" \
-    > "$data/$1-$3.json"
-  python3 - "$data/$1-$3.json" "$1 run $3" <<'EOF'
+    > "$data/$name-$run.json"
+  python3 - "$data/$name-$run.json" "$name run $run" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rt = next(s for s in r["steps"] if s["name"] == "round_trip")
@@ -43,10 +48,13 @@ print(f'{sys.argv[2]}: {r["throughput_per_sec"]:,.0f} flows/s, round trip p50 {r
 EOF
 }
 for run in $(seq "$runs"); do
-  load keyhaven "$port" "$run"
-  load reference "$reference_port" "$run"
+  load keyhaven "$run" "${bases[@]}"
+  load reference "$run" --base "http://127.0.0.1:$reference_port"
 done
-echo "server RSS after load: keyhaven $(ps -o rss= -p "$server" | awk '{printf "%.1f MiB", $1/1024}'), reference $(ps -o rss= -p "$reference" | awk '{printf "%.1f MiB", $1/1024}')"
+rss() { ps -o rss= -p "$1" | awk '{printf "%.1f MiB", $1/1024}'; }
+keyhaven_rss=$(for pid in "${servers[@]}"; do rss "$pid"; echo; done | paste -sd+ | sed 's/+/ + /g')
+echo "server RSS after load: keyhaven $keyhaven_rss, reference $(rss "$reference")"
+echo "keyhaven ran on $nodes node(s) sharing one $backend database; the reference on one"
 
 python3 - "$data" "$runs" <<'EOF'
 import json, statistics, sys

@@ -30,9 +30,15 @@ const MOBILE_PREFIXES: [&str; 4] = ["+49151", "+49152", "+49157", "+49160"];
 /// receiver: `KEYHAVEN_SMS_PROVIDER=webhook KEYHAVEN_SMS_WEBHOOK_URL=http://<receiver>/`.
 #[derive(Clone, clap::Args)]
 pub struct TyntecBenchArgs {
-    /// Base URL of the server under test.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
-    pub base: String,
+    /// Base URL of the server under test. Give it again for each further node sharing the
+    /// database: user i sends through node i mod n and checks through the next node, so every
+    /// check reads state another node wrote.
+    #[arg(
+        long = "base",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub bases: Vec<String>,
     /// tyntec API key (sent as the `apiKey` header).
     #[arg(long, value_name = "API_KEY")]
     pub key: String,
@@ -59,7 +65,7 @@ pub struct TyntecBenchArgs {
 impl fmt::Debug for TyntecBenchArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TyntecBenchArgs")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .field("key", &"***")
             .field("concurrency", &self.concurrency)
             .field("duration", &self.duration)
@@ -70,10 +76,18 @@ impl fmt::Debug for TyntecBenchArgs {
     }
 }
 
-/// Runs the benchmark: creates a dedicated application, drives the flow, deletes the
-/// application and stops the receiver. Printing the report (table or `--json`) is the caller's.
+/// Runs the benchmark: creates a dedicated application (through the first base), drives the
+/// flow, deletes the application and stops the receiver. Printing the report (table or
+/// `--json`) is the caller's.
 pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
-    let base = parse_base(&args.base)?;
+    let bases = args
+        .bases
+        .iter()
+        .map(|b| parse_base(b))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let Some(base) = bases.first().cloned() else {
+        anyhow::bail!("give at least one --base");
+    };
     let concurrency = usize::try_from(args.concurrency).context("concurrency")?;
     let plan = LoadPlan::new(
         concurrency,
@@ -103,6 +117,7 @@ pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
         };
     tracing::info!(
         %application_id,
+        nodes = bases.len(),
         users = concurrency,
         warmup_secs = args.warmup,
         duration_secs = args.duration,
@@ -111,17 +126,20 @@ pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
 
     let flow = Arc::new(Flow {
         client: client.clone(),
-        otp_url: endpoint(&base, &["2fa", "v1", "otp"])?,
-        base: base.clone(),
+        otp_urls: bases
+            .iter()
+            .map(|b| endpoint(b, &["2fa", "v1", "otp"]))
+            .collect::<anyhow::Result<_>>()?,
+        bases: bases.clone(),
         key: args.key.clone(),
         application_id: application_id.clone(),
         receiver,
     });
     let driven = {
         let flow = Arc::clone(&flow);
-        let users = drive(&plan, &STEPS, move |_| {
+        let users = drive(&plan, &STEPS, move |user| {
             let flow = Arc::clone(&flow);
-            async move { flow.round_trip().await }
+            async move { flow.round_trip(user).await }
         });
         tokio::select! {
             outcome = users => outcome,
@@ -144,7 +162,8 @@ pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
     }
 
     let outcome = driven?;
-    let mut report = Report::from_outcome("tyntec", base.as_str(), &plan, &outcome, rate_limited);
+    let target = bases.iter().map(Url::as_str).collect::<Vec<_>>().join(", ");
+    let mut report = Report::from_outcome("tyntec", &target, &plan, &outcome, rate_limited);
     let sent: u64 = [&outcome.measured, &outcome.warmup]
         .iter()
         .filter_map(|r| r.step(SEND))
@@ -162,21 +181,30 @@ pub async fn run(args: TyntecBenchArgs) -> anyhow::Result<Report> {
 
 struct Flow {
     client: reqwest::Client,
-    base: Url,
-    otp_url: Url,
+    /// Nodes of the server under test, at least one; `otp_urls[i]` is `bases[i]`'s send URL.
+    bases: Vec<Url>,
+    otp_urls: Vec<Url>,
     key: String,
     application_id: String,
     receiver: Receiver,
 }
 
 impl Flow {
+    /// Which nodes `user` sends and checks through: its own, then the next one (the same one
+    /// when there is only one).
+    fn nodes_of(&self, user: usize) -> (usize, usize) {
+        let n = self.bases.len();
+        (user % n, (user + 1) % n)
+    }
+
     /// One pass: send → deliver → check, with the round trip timed from send start to check end.
-    async fn round_trip(&self) -> Iteration {
+    async fn round_trip(&self, user: usize) -> Iteration {
+        let (send_node, check_node) = self.nodes_of(user);
         let mut iteration = Iteration::new();
         let number = random_mobile_number(&mut rand::thread_rng());
         let started = Instant::now();
 
-        let otp_id = match self.send(&number).await {
+        let otp_id = match self.send(send_node, &number).await {
             Ok(otp_id) => otp_id,
             Err(kind) => {
                 iteration.fail(SEND, kind);
@@ -212,7 +240,7 @@ impl Flow {
         };
 
         let check_started = Instant::now();
-        match self.check(&otp_id, &code).await {
+        match self.check(check_node, &otp_id, &code).await {
             Ok(()) => {
                 let done = Instant::now();
                 iteration.ok(CHECK, done - check_started);
@@ -228,10 +256,10 @@ impl Flow {
     }
 
     /// `POST /2fa/v1/otp`: the new `otpId`, or an error kind.
-    async fn send(&self, number: &str) -> Result<String, String> {
+    async fn send(&self, node: usize, number: &str) -> Result<String, String> {
         let response = self
             .client
-            .post(self.otp_url.clone())
+            .post(self.otp_urls[node].clone())
             .header("apiKey", &self.key)
             .query(&[
                 ("number", number),
@@ -249,8 +277,8 @@ impl Flow {
     }
 
     /// `POST /2fa/v1/otp/{otpId}/check`: `Ok` only for 202 with `otpStatus: VERIFIED`.
-    async fn check(&self, otp_id: &str, code: &str) -> Result<(), String> {
-        let url = endpoint(&self.base, &["2fa", "v1", "otp", otp_id, "check"])
+    async fn check(&self, node: usize, otp_id: &str, code: &str) -> Result<(), String> {
+        let url = endpoint(&self.bases[node], &["2fa", "v1", "otp", otp_id, "check"])
             .map_err(|_| "bad otpId".to_owned())?;
         let response = self
             .client

@@ -1,5 +1,8 @@
 //! tyntec OTPs and their event history. Every state change is one conditional statement, so
-//! concurrent checks settle in the database.
+//! concurrent checks settle in the database. Reads by id name only the id and check the
+//! account here: on a new PostgreSQL database, whose tables have no statistics yet, a cached
+//! generic plan for `id = $1 and account_id = $2` can walk the account's index instead of the
+//! primary key, reading every OTP of the account per lookup.
 
 use super::rows::row_type;
 use super::{
@@ -98,12 +101,12 @@ impl Store {
 
     /// An OTP of this account, deleted ones included (a check on them answers 410).
     pub async fn get_otp(&self, account_id: &str, id: &str) -> Result<OtpRow, Error> {
-        let sql = format!("select {COLUMNS} from otps where id = $1 and account_id = $2");
-        Statement::new(sql)
+        let sql = format!("select {COLUMNS} from otps where id = $1");
+        let otp: Option<OtpRow> = Statement::new(sql)
             .bind(id)
-            .bind(account_id)
             .fetch_optional(&self.read)
-            .await?
+            .await?;
+        otp.filter(|o| o.account_id == account_id)
             .ok_or(Error::NotFound(Resource::Otp))
     }
 
@@ -115,15 +118,15 @@ impl Store {
         id: &str,
         window_start: i64,
     ) -> Result<WithFailures<OtpRow>, Error> {
-        let failures = failures_column("account_id", "number", "$3");
-        let sql =
-            format!("select {COLUMNS}, {failures} from otps where id = $1 and account_id = $2");
-        Statement::new(sql)
+        let failures = failures_column("account_id", "number", "$2");
+        let sql = format!("select {COLUMNS}, {failures} from otps where id = $1");
+        let found: Option<WithFailures<OtpRow>> = Statement::new(sql)
             .bind(id)
-            .bind(account_id)
             .bind(window_start)
             .fetch_optional(&self.read)
-            .await?
+            .await?;
+        found
+            .filter(|f| f.row.account_id == account_id)
             .ok_or(Error::NotFound(Resource::Otp))
     }
 

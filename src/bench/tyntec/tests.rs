@@ -1,5 +1,7 @@
 //! Tests of the tyntec load flow against a local stand-in server.
 
+use std::collections::HashMap;
+
 use super::*;
 use clap::Parser;
 use rand::SeedableRng;
@@ -80,7 +82,7 @@ struct Cli {
 fn arguments_and_defaults() {
     let cli = Cli::try_parse_from(["bench", "--key", "secret"]).unwrap();
     let a = cli.args;
-    assert_eq!(a.base, "http://127.0.0.1:8080");
+    assert_eq!(a.bases, ["http://127.0.0.1:8080"]);
     assert_eq!(a.key, "secret");
     assert_eq!((a.concurrency, a.duration, a.warmup), (16, 10, 2));
     assert_eq!(a.receiver, "127.0.0.1:9099");
@@ -106,9 +108,26 @@ fn arguments_and_defaults() {
         "--json",
     ])
     .unwrap();
+    assert_eq!(
+        cli.args.bases,
+        ["http://h:1"],
+        "a given --base replaces the default"
+    );
     assert_eq!(cli.args.concurrency, 4);
     assert_eq!(cli.args.warmup, 0);
     assert!(cli.args.json);
+
+    let cli = Cli::try_parse_from([
+        "bench",
+        "--key",
+        "k",
+        "--base",
+        "http://h:1",
+        "--base",
+        "http://h:2",
+    ])
+    .unwrap();
+    assert_eq!(cli.args.bases, ["http://h:1", "http://h:2"]);
 }
 
 fn free_port() -> u16 {
@@ -136,22 +155,40 @@ mod fake {
     };
     use serde_json::{json, Value};
 
+    /// Clones share everything but `node`, so two of them stand for two nodes on one database.
     #[derive(Clone, Default)]
     pub struct Server {
         pub webhook: String,
+        pub node: u8,
         pub codes: Arc<Mutex<HashMap<String, String>>>,
         pub sends: Arc<Mutex<u64>>,
         pub deleted: Arc<Mutex<Vec<String>>>,
+        pub calls: Arc<Mutex<Vec<Call>>>,
+    }
+
+    /// (node, operation, application or OTP id) of one call.
+    pub type Call = (u8, &'static str, String);
+
+    impl Server {
+        fn log(&self, operation: &'static str, id: &str) {
+            let call = (self.node, operation, id.to_owned());
+            self.calls.lock().unwrap().push(call);
+        }
     }
 
     fn authorized(headers: &HeaderMap) -> bool {
         headers.get("apiKey").and_then(|v| v.to_str().ok()) == Some("k")
     }
 
-    async fn create(headers: HeaderMap, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
+    async fn create(
+        State(server): State<Server>,
+        headers: HeaderMap,
+        Json(body): Json<Value>,
+    ) -> (StatusCode, Json<Value>) {
         if !authorized(&headers) {
             return (StatusCode::UNAUTHORIZED, Json(json!({})));
         }
+        server.log("create", "app-1");
         assert!(body["name"].as_str().unwrap().starts_with("bench-"));
         assert_eq!(body["template"]["en"], "code {{OTP}}");
         (StatusCode::OK, Json(json!({"applicationId": "app-1"})))
@@ -176,6 +213,7 @@ mod fake {
             return (StatusCode::TOO_MANY_REQUESTS, Json(json!({})));
         }
         let otp_id = format!("otp-{n}");
+        server.log("send", &otp_id);
         let code = format!("{:06}", n * 7 % 1_000_000);
         server
             .codes
@@ -205,6 +243,7 @@ mod fake {
         Path(otp_id): Path<String>,
         Query(query): Query<HashMap<String, String>>,
     ) -> (StatusCode, Json<Value>) {
+        server.log("check", &otp_id);
         let codes = server.codes.lock().unwrap();
         if codes.get(&otp_id) == query.get("otpCode") {
             (StatusCode::ACCEPTED, Json(json!({"otpStatus": "VERIFIED"})))
@@ -214,6 +253,7 @@ mod fake {
     }
 
     async fn remove(State(server): State<Server>, Path(id): Path<String>) -> StatusCode {
+        server.log("delete", &id);
         server.deleted.lock().unwrap().push(id);
         StatusCode::NO_CONTENT
     }
@@ -286,6 +326,73 @@ async fn runs_the_flow_against_a_fake_server() {
     tokio::net::TcpListener::bind(("127.0.0.1", receiver_port))
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn two_bases_split_the_users_and_check_across_nodes() {
+    let receiver_port = free_port();
+    let first = fake::Server {
+        webhook: format!("http://127.0.0.1:{receiver_port}/sms"),
+        ..Default::default()
+    };
+    let second = fake::Server {
+        node: 1,
+        ..first.clone()
+    };
+    let (a, b) = (fake::start(first.clone()).await, fake::start(second).await);
+    let cli = Cli::try_parse_from([
+        "bench".to_owned(),
+        "--key".into(),
+        "k".into(),
+        "--base".into(),
+        format!("http://{a}"),
+        "--base".into(),
+        format!("http://{b}/"),
+        "--receiver".into(),
+        format!("127.0.0.1:{receiver_port}"),
+        "--concurrency".into(),
+        "4".into(),
+        "--duration".into(),
+        "1".into(),
+        "--warmup".into(),
+        "0".into(),
+    ])
+    .unwrap();
+    let report = run(cli.args).await.unwrap();
+    assert_eq!(report.target, format!("http://{a}/, http://{b}/"));
+    assert!(report.round_trips > 10, "{report}");
+
+    let calls = first.calls.lock().unwrap().clone();
+    let nodes_of = |operation: &str| -> Vec<u8> {
+        calls
+            .iter()
+            .filter(|(_, op, _)| *op == operation)
+            .map(|(node, _, _)| *node)
+            .collect()
+    };
+    assert_eq!(nodes_of("create"), [0], "set-up goes to the first base");
+    assert_eq!(nodes_of("delete"), [0], "clean-up goes to the first base");
+    let sends = nodes_of("send");
+    let on_second = sends.iter().filter(|&&n| n == 1).count();
+    assert!(
+        on_second > sends.len() / 4 && on_second < sends.len() * 3 / 4,
+        "sends split across the nodes: {on_second} of {}",
+        sends.len()
+    );
+    let sent_by: HashMap<&str, u8> = calls
+        .iter()
+        .filter(|(_, op, _)| *op == "send")
+        .map(|(node, _, id)| (id.as_str(), *node))
+        .collect();
+    let checks: Vec<_> = calls.iter().filter(|(_, op, _)| *op == "check").collect();
+    assert!(!checks.is_empty());
+    for (node, _, otp_id) in checks {
+        assert_ne!(
+            sent_by[otp_id.as_str()],
+            *node,
+            "{otp_id} is checked on the node that sent it"
+        );
+    }
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ const GROUP_MAX: usize = 64;
 /// Prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 256;
 
-/// Work for one of the engine's threads.
+/// A request queued for the writer.
 trait Job: Send {
     /// Runs on the writer's connection, inside the group's transaction.
     fn run(&mut self, conn: &Connection) -> Result<(), Error>;
@@ -98,43 +98,36 @@ impl Engine {
         statement: Statement,
         limit: usize,
     ) -> Result<Vec<T>, Error> {
-        let (reply, answer) = oneshot::channel();
-        let job = Fetch {
+        self.on_writer(Fetch {
             statement,
             limit,
-            rows: Vec::new(),
-            reply,
-        };
-        self.send(Box::new(job))?;
-        answer.await.map_err(|_| stopped())?
+            rows: std::marker::PhantomData,
+        })
+        .await
     }
 
     /// Runs a statement on the writer: the rows it changed.
     pub(super) async fn execute(&self, statement: Statement) -> Result<u64, Error> {
-        let (reply, answer) = oneshot::channel();
-        let job = Execute {
-            statement,
-            changed: 0,
-            reply,
-        };
-        self.send(Box::new(job))?;
-        answer.await.map_err(|_| stopped())?
+        self.on_writer(Execute(statement)).await
     }
 
     /// Commits a unit of work; true when it applied (see [`Unit`]).
     pub(super) async fn commit(&self, unit: Unit) -> Result<bool, Error> {
-        let (reply, answer) = oneshot::channel();
-        let job = Commit {
-            unit,
-            applied: false,
-            reply,
-        };
-        self.send(Box::new(job))?;
-        answer.await.map_err(|_| stopped())?
+        self.on_writer(Commit(unit)).await
     }
 
-    fn send(&self, job: Box<dyn Job>) -> Result<(), Error> {
-        self.writer.send(Message::Job(job)).map_err(|_| stopped())
+    /// Hands `work` to the writer; its outcome once committed.
+    async fn on_writer<W: Work>(&self, work: W) -> Result<W::Output, Error> {
+        let (reply, answer) = oneshot::channel();
+        let job = Pending {
+            work,
+            output: None,
+            reply,
+        };
+        self.writer
+            .send(Message::Job(Box::new(job)))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Stops the writer once what was sent before has run, and closes the readers.
@@ -331,64 +324,70 @@ fn fetch_rows<T: FromRow>(
     Ok(found)
 }
 
+/// What a request asks the writer to do.
+trait Work: Send + 'static {
+    type Output: Send + 'static;
+    fn run(&mut self, conn: &Connection) -> Result<Self::Output, Error>;
+}
+
+/// A request waiting for the writer: its work, what the work answered, and where the answer
+/// goes once the group is committed.
+struct Pending<W: Work> {
+    work: W,
+    output: Option<W::Output>,
+    reply: oneshot::Sender<Result<W::Output, Error>>,
+}
+
+impl<W: Work> Job for Pending<W> {
+    fn run(&mut self, conn: &Connection) -> Result<(), Error> {
+        self.output = Some(self.work.run(conn)?);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<(), Error>) {
+        let Pending { output, reply, .. } = *self;
+        let _ = reply.send(outcome.and_then(|()| output.ok_or_else(stopped)));
+    }
+}
+
 struct Fetch<T> {
     statement: Statement,
     limit: usize,
-    rows: Vec<T>,
-    reply: oneshot::Sender<Result<Vec<T>, Error>>,
+    rows: std::marker::PhantomData<fn() -> T>,
 }
 
-impl<T: FromRow> Job for Fetch<T> {
-    fn run(&mut self, conn: &Connection) -> Result<(), Error> {
-        self.rows = fetch_rows(conn, &self.statement, self.limit)?;
-        Ok(())
-    }
+impl<T: FromRow> Work for Fetch<T> {
+    type Output = Vec<T>;
 
-    fn finish(self: Box<Self>, outcome: Result<(), Error>) {
-        let Fetch { rows, reply, .. } = *self;
-        let _ = reply.send(outcome.map(|()| rows));
+    fn run(&mut self, conn: &Connection) -> Result<Vec<T>, Error> {
+        fetch_rows(conn, &self.statement, self.limit)
     }
 }
 
-struct Execute {
-    statement: Statement,
-    changed: u64,
-    reply: oneshot::Sender<Result<u64, Error>>,
-}
+struct Execute(Statement);
 
-impl Job for Execute {
-    fn run(&mut self, conn: &Connection) -> Result<(), Error> {
-        self.changed = run_to_end(&mut prepare(conn, &self.statement)?)?;
-        Ok(())
-    }
+impl Work for Execute {
+    type Output = u64;
 
-    fn finish(self: Box<Self>, outcome: Result<(), Error>) {
-        let _ = self.reply.send(outcome.map(|()| self.changed));
+    fn run(&mut self, conn: &Connection) -> Result<u64, Error> {
+        run_to_end(&mut prepare(conn, &self.0)?)
     }
 }
 
-struct Commit {
-    unit: Unit,
-    applied: bool,
-    reply: oneshot::Sender<Result<bool, Error>>,
-}
+struct Commit(Unit);
 
-impl Job for Commit {
-    /// Each statement in turn; a chain stops at the first step that changes nothing (what
-    /// applied before it stays, as on PostgreSQL).
-    fn run(&mut self, conn: &Connection) -> Result<(), Error> {
-        self.applied = true;
-        for statement in &self.unit.statements {
+impl Work for Commit {
+    type Output = bool;
+
+    /// Each statement in turn; true when it applied. A chain stops at the first step that
+    /// changes nothing (what applied before it stays, as on PostgreSQL).
+    fn run(&mut self, conn: &Connection) -> Result<bool, Error> {
+        for statement in &self.0.statements {
             let changed = run_to_end(&mut prepare(conn, statement)?)?;
-            if self.unit.chain && changed == 0 {
-                self.applied = false;
-                break;
+            if self.0.chain && changed == 0 {
+                return Ok(false);
             }
         }
-        Ok(())
-    }
-
-    fn finish(self: Box<Self>, outcome: Result<(), Error>) {
-        let _ = self.reply.send(outcome.map(|()| self.applied));
+        Ok(true)
     }
 }

@@ -154,10 +154,7 @@ impl Store {
               order by created_at, id",
             placeholders(2, user_ids.len())
         );
-        let mut query = Statement::new(sql).bind(app_id);
-        for id in user_ids {
-            query = query.bind(id);
-        }
+        let query = Statement::new(sql).bind(app_id).bind_each(user_ids);
         let rows: Vec<RawPasskey> = query.fetch_all(&self.read).await?;
         Ok(rows.into_iter().map(PasskeyRow::from).collect())
     }

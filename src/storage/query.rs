@@ -131,6 +131,11 @@ impl Statement {
         self
     }
 
+    /// Binds each of `values` in turn (the list of an `in (…)`).
+    pub fn bind_each<V: IntoValue>(self, values: impl IntoIterator<Item = V>) -> Self {
+        values.into_iter().fold(self, Statement::bind)
+    }
+
     pub fn text(mut self, v: impl Into<Option<String>>) -> Self {
         self.values.push(Value::Text(v.into()));
         self

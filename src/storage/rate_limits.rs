@@ -71,10 +71,9 @@ impl Store {
              returning bucket, count",
             rows.join(", ")
         );
-        let mut query = Statement::new(sql).bind(window_start);
-        for bucket in buckets {
-            query = query.bind(*bucket);
-        }
+        let query = Statement::new(sql)
+            .bind(window_start)
+            .bind_each(buckets.iter().copied());
         let counted: Vec<(String, i64)> = query.fetch_all(&self.write).await?;
         buckets
             .iter()

@@ -172,10 +172,9 @@ impl Store {
               order by connection_type",
             placeholders(2, users.len())
         );
-        let mut query = Statement::new(sql).bind(app_id);
-        for u in users {
-            query = query.bind(&u.id);
-        }
+        let query = Statement::new(sql)
+            .bind(app_id)
+            .bind_each(users.iter().map(|u| &u.id));
         query.fetch_all(&self.read).await
     }
 

@@ -30,10 +30,9 @@ impl Store {
             super::users::COLUMNS,
             placeholders(2, ids.len())
         );
-        let mut query = Statement::new(sql).bind(app_id);
-        for id in ids {
-            query = query.bind(*id);
-        }
+        let query = Statement::new(sql)
+            .bind(app_id)
+            .bind_each(ids.iter().copied());
         Ok(query
             .fetch_all::<RawUser>(&self.read)
             .await?
@@ -57,10 +56,9 @@ impl Store {
              union all
              select phone, id from users where app_id = $1 and phone in ({list})"
         );
-        let mut query = Statement::new(sql).bind(app_id);
-        for identifier in identifiers {
-            query = query.bind(*identifier);
-        }
+        let query = Statement::new(sql)
+            .bind(app_id)
+            .bind_each(identifiers.iter().copied());
         query.fetch_all(&self.read).await
     }
 
@@ -78,10 +76,9 @@ impl Store {
             super::passkeys::COLUMNS,
             placeholders(2, cred_ids.len())
         );
-        let mut query = Statement::new(sql).bind(app_id);
-        for id in cred_ids {
-            query = query.bind(*id);
-        }
+        let query = Statement::new(sql)
+            .bind(app_id)
+            .bind_each(cred_ids.iter().copied());
         Ok(query
             .fetch_all::<RawPasskey>(&self.read)
             .await?
